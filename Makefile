@@ -1,0 +1,47 @@
+# The command index. `make demo` and `make test` work on a fresh clone with only Python 3.11.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export OMP_NUM_THREADS ?= 1
+
+.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend clean
+
+setup: $(VENV)/.installed
+
+# torch first (the CPU build), then the package held by constraints.txt; mediapipe pulls
+# opencv-contrib-python, which clashes with the headless build: replace it (ENVIRONMENT.md).
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt ".[dev]"
+	$(PIP) uninstall -q -y opencv-contrib-python
+	$(PIP) install -q --force-reinstall --no-deps -c constraints.txt opencv-python-headless==4.11.0.86
+	touch $@
+
+# The main job: analyse a real face with the embedded backend, print the reasoning, write an annotated picture.
+demo: setup
+	$(PIP) install -q --no-deps .
+	$(VENV)/bin/emoreason sample-images out/samples
+	$(VENV)/bin/emoreason analyze out/samples/astronaut.png --annotate out/annotated
+
+test: setup
+	$(PIP) install -q --no-deps .
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check emoreason tests bench scripts
+
+bench: bench-accuracy bench-frontend
+
+bench-accuracy: setup
+	$(PY) bench/accuracy.py --data ../shared/data/fer2013-dev --out out/bench/accuracy.json
+
+bench-frontend: setup
+	$(PY) bench/frontend.py --out out/bench/frontend.json
+
+clean:
+	rm -rf out .pytest_cache build dist *.egg-info

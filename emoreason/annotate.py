@@ -1,0 +1,73 @@
+"""Draw an analysis onto its image: boxes, landmarks, and a panel of AU bars + emotion per face."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .types import EmotionAnalysis
+
+_COLOURS = [(46, 204, 113), (52, 152, 219), (231, 76, 60), (241, 196, 15), (155, 89, 182), (26, 188, 156)]
+PANEL_WIDTH = 260
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def annotate(rgb: np.ndarray, analysis: EmotionAnalysis, max_aus: int = 8) -> Image.Image:
+    """The image with boxes and mesh points, and a side panel listing each face's emotion and AUs."""
+    img = Image.fromarray(rgb).convert("RGB")
+    scale = max(1.0, 480 / max(img.size))  # small benchmark crops are enlarged so the drawing is legible
+    if scale > 1:
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    line = max(2, round(min(img.size) / 200))
+    font = _font(14)
+    for face in analysis.faces:
+        colour = _COLOURS[face.index % len(_COLOURS)]
+        x0, y0, x1, y1 = (v * scale for v in face.box)
+        draw.rectangle([x0, y0, x1, y1], outline=colour, width=line)
+        if face.landmarks is not None:
+            r = max(1, line // 2)
+            for x, y in face.landmarks[:, :2] * scale:
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+        tag = f"#{face.index} {face.emotion or '?'} {face.confidence:.0%}"
+        draw.rectangle([x0, max(0, y0 - 18), x0 + 8 * len(tag), max(0, y0 - 18) + 18], fill=colour)
+        draw.text((x0 + 2, max(0, y0 - 17)), tag, fill=(0, 0, 0), font=font)
+
+    panel_h = max(img.height, 40 + 30 * len(analysis.faces) + 18 * max_aus * max(1, len(analysis.faces)))
+    canvas = Image.new("RGB", (img.width + PANEL_WIDTH, panel_h), (24, 24, 24))
+    canvas.paste(img, (0, 0))
+    d = ImageDraw.Draw(canvas)
+    x, y = img.width + 10, 10
+    if not analysis.faces:
+        d.text((x, y), "no face found", fill=(230, 230, 230), font=font)
+    for face in analysis.faces:
+        colour = _COLOURS[face.index % len(_COLOURS)]
+        d.text((x, y), f"face #{face.index}: {face.emotion or '?'} ({face.confidence:.0%})", fill=colour, font=_font(16))
+        y += 24
+        top = sorted(face.aus, key=lambda a: -a.intensity)[:max_aus]
+        for au in top:
+            bar = int((PANEL_WIDTH - 110) * au.intensity / 5)
+            d.rectangle([x + 50, y + 3, x + 50 + bar, y + 13], fill=colour if au.present else (90, 90, 90))
+            d.text((x, y), au.label, fill=(230, 230, 230), font=font)
+            d.text((x + PANEL_WIDTH - 55, y), f"{au.intensity:.1f}", fill=(200, 200, 200), font=font)
+            y += 18
+        y += 12
+    return canvas
+
+
+def save_annotation(rgb: np.ndarray, analysis: EmotionAnalysis, out_dir: str | Path, name: str | None = None) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(name or analysis.source).stem or "image"
+    suffix = f"_f{analysis.frame_index}" if analysis.frame_index is not None else ""
+    path = out_dir / f"{stem}{suffix}.annotated.png"
+    annotate(rgb, analysis).save(path)
+    return path

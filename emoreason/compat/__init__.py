@@ -1,0 +1,1 @@
+"""Work-arounds for the environments emoreason runs in (see ../shared/ENVIRONMENT.md)."""

@@ -1,0 +1,1 @@
+"""The face front-end: detection, landmarks, alignment, AUs, expression prior, encoder."""

@@ -1,0 +1,46 @@
+"""Face encoder: an open_clip image tower over the aligned crop (off by default).
+
+No CLIP or face-CLIP weights can be downloaded on an offline machine, so nothing is loaded
+unless the user names an architecture. `pretrained` is an open_clip tag (e.g. "openai",
+"laion2b_s34b_b79k") or a local checkpoint path (e.g. FaRL's); None builds random weights,
+which is only useful for tests and shape checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..compat.torchvision_cpu import ensure_torchvision
+
+
+class FaceEncoder:
+    def __init__(self, architecture: str = "ViT-B-16", pretrained: str | None = None, device: str = "cpu"):
+        ensure_torchvision()
+        import open_clip
+
+        if pretrained and Path(pretrained).suffix and not Path(pretrained).exists():
+            raise FileNotFoundError(f"{pretrained}: face-encoder checkpoint not found")
+        model, _, preprocess = open_clip.create_model_and_transforms(architecture, pretrained=pretrained or None)
+        self.model = model.visual.to(device).eval()  # only the image tower is needed
+        self.preprocess = preprocess
+        self.device = device
+        self.architecture = architecture
+        self.pretrained = pretrained
+
+    @property
+    def dim(self) -> int:
+        return int(self.model.output_dim)
+
+    @torch.inference_mode()
+    def encode(self, crops: list[np.ndarray]) -> np.ndarray:
+        """(N, dim) L2-normalised embeddings of RGB uint8 crops."""
+        if not crops:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        x = torch.stack([self.preprocess(Image.fromarray(c)) for c in crops]).to(self.device)
+        feats = self.model(x)
+        feats = torch.nn.functional.normalize(feats.float(), dim=-1)
+        return feats.cpu().numpy()

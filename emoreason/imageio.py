@@ -1,0 +1,126 @@
+"""Loading inputs safely: every failure becomes an `InputError` with a one-line reason.
+
+Images are decoded with PIL (not torchvision.io, which the CPU torchvision fix leaves out),
+with a pixel limit against decompression bombs, EXIF orientation applied, and the result
+as an RGB uint8 array.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: any real photo; far below a decompression bomb
+MIN_SIDE = 8  # smaller images cannot hold a face the front-end can measure
+
+
+class InputError(Exception):
+    """A bad input: the message is one line naming the input and the reason."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+def load_image(
+    source: str | os.PathLike | bytes | Image.Image | np.ndarray,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> np.ndarray:
+    """Decode a path, raw bytes, PIL image or array into an RGB uint8 array (H, W, 3)."""
+    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else f"<{type(source).__name__}>")
+    if isinstance(source, np.ndarray):
+        return _check_array(source, label)
+    if isinstance(source, Image.Image):
+        return _from_pil(source, label, max_pixels)
+    if isinstance(source, (bytes, bytearray)):
+        return _decode(io.BytesIO(source), label, max_pixels)
+    path = Path(source)
+    if not path.exists():
+        raise InputError(label, "file not found")
+    if path.is_dir():
+        raise InputError(label, "is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise InputError(label, "file is empty")
+    with open(path, "rb") as fh:
+        return _decode(fh, label, max_pixels)
+
+
+def _decode(fh, label: str, max_pixels: int) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fh)
+            w, h = img.size
+            if w * h > max_pixels:
+                raise InputError(label, f"image too large ({w}x{h} px > {max_pixels} px limit)")
+            img.load()
+    except InputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(label, f"image too large (decompression bomb guard: {exc})") from None
+    except Image.UnidentifiedImageError:
+        raise InputError(label, "not an image (unrecognised format)") from None
+    except OSError as exc:
+        raise InputError(label, f"corrupt or truncated image ({exc})") from None
+    except Exception as exc:  # any other decoder failure is still a bad input, not a crash
+        raise InputError(label, f"cannot decode image ({type(exc).__name__}: {exc})") from None
+    return _from_pil(img, label, max_pixels)
+
+
+def _from_pil(img: Image.Image, label: str, max_pixels: int) -> np.ndarray:
+    if img.width * img.height > max_pixels:
+        raise InputError(label, f"image too large ({img.width}x{img.height} px > {max_pixels} px limit)")
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:
+        pass  # a broken EXIF block is not a reason to reject the pixels
+    return _check_array(np.asarray(img.convert("RGB")), label)
+
+
+def _check_array(arr: np.ndarray, label: str) -> np.ndarray:
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise InputError(label, f"expected an H x W x 3 image array, got shape {arr.shape}")
+    arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.max() <= 1.0:
+            arr = arr * 255.0
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    h, w = arr.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise InputError(label, f"image too small ({w}x{h} px; need at least {MIN_SIDE} px a side)")
+    return np.ascontiguousarray(arr)
+
+
+def expand_inputs(items: Iterable[str]) -> list[str]:
+    """Expand folders (recursively, images and videos) and globs; keep unknown paths so they fail loudly later."""
+    out: list[str] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(
+                str(f) for f in sorted(p.rglob("*"))
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+            )
+        elif any(ch in item for ch in "*?[") and not p.exists():
+            matches = sorted(glob.glob(item, recursive=True))
+            out.extend(matches if matches else [item])
+        else:
+            out.append(item)
+    return out
+
+
+def is_video(path: str) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES

@@ -1,0 +1,290 @@
+"""The embedded backend: a FACS rule engine that reasons from AU evidence, no LLM needed.
+
+Scoring (per face) treats the EMFACS prototype table (facs.EMOTION_PROTOTYPES) as a
+generative model of what a noisy AU detector reports:
+1. For emotion e, an AU is truly active with probability 0.75 if it is one of e's core AUs,
+   0.4 if supporting, 0.03 if conflicting, 0.15 otherwise (neutral: 0.05 for any
+   emotion-defining AU, 0.15 otherwise).
+2. The geometric detector sees a truly active AU with probability `sensitivity` (0.4: it
+   misses most subtle movements) and reports an inactive one with probability
+   `false_alarm` (0.15, about its rate on neutral faces). So
+   P(detected | e) = P(active | e) * sensitivity + (1 - P(active | e)) * false_alarm.
+3. Each AU's detector score s (0-1) is a soft observation:
+   log L(e) = sum_AU s * log P(detected | e) + (1 - s) * log(1 - P(detected | e)).
+4. With the expression prior: log p(e) = log prior(e) + au_weight * log L(e), normalised
+   (a product of experts; au_weight = 0.5 because AUs are correlated and naive Bayes would
+   count the same movement twice). Without a prior only the AU likelihood counts.
+5. The emotion is the most probable label of the allowed set; confidence is its probability.
+
+The written analysis is deterministic (seeded by the measurements) but varied: several
+phrasings per AU, per intensity and per argument, so that it can serve as SFT data. It
+always cites AUs as "(AU<n>)", states absent AUs in negated form ("no AU12"), and for a
+non-neutral answer cites the core AUs that support it, so the reasoning and the answer stay
+consistent by the same prototype table the consistency reward uses.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..facs import AU_CATALOGUE, EMOTION_PROTOTYPES
+from ..labels import EMOTIONS, normalize_label
+from ..types import AUActivation, FaceAnalysis, FaceObservation
+
+_DEFINING = frozenset(c for p in EMOTION_PROTOTYPES.values() for c in p.core)
+PRIOR_FLOOR = 1e-3  # labels the prior does not cover (contempt for the FER model) get this probability
+
+# Phrasings per AU: "{adv}" is an intensity adverb. The first clause form is used in lists.
+AU_PHRASES: dict[int, tuple[str, ...]] = {
+    1: ("the inner corners of the brows are {adv} raised", "the inner brows lift {adv}",
+        "the brow heads are {adv} drawn upwards"),
+    2: ("the outer brows are {adv} raised", "the outer ends of the brows lift {adv}",
+        "the lateral brows arch {adv} upwards"),
+    4: ("the brows are {adv} lowered and drawn together", "the brows knit {adv} downwards",
+        "a {adj} frown pulls the brows down and together"),
+    5: ("the upper lids are {adv} raised, widening the eyes", "the eyes are {adv} widened",
+        "more of the eyeball shows as the upper lids lift {adv}"),
+    6: ("the cheeks are {adv} raised, narrowing the eyes from below", "the cheeks lift {adv} towards the eyes",
+        "{adj} cheek raising bunches the skin under the eyes"),
+    7: ("the lower lids are {adv} tightened", "the lids tense {adv}, narrowing the eye opening",
+        "the eyes are {adv} narrowed by tightened lids"),
+    9: ("the nose is {adv} wrinkled", "the nostril wings are {adv} pulled up, wrinkling the nose",
+        "{adj} wrinkling appears along the nose"),
+    10: ("the upper lip is {adv} raised", "the upper lip lifts {adv} towards the nose",
+         "the upper lip is {adv} drawn up"),
+    12: ("the lip corners are {adv} pulled up", "the mouth corners rise {adv} into a smile",
+         "the lip corners are {adv} drawn up and back"),
+    14: ("the lip corners are {adv} tightened into dimples", "{adj} dimpling tightens the mouth corners",
+         "the corners of the mouth are {adv} pulled inwards"),
+    15: ("the lip corners are {adv} pulled down", "the mouth corners turn {adv} downwards",
+         "the lip corners are {adv} depressed"),
+    17: ("the chin is {adv} pushed up", "the chin boss rises {adv}, pushing the lower lip up",
+         "the chin is {adv} raised"),
+    20: ("the lips are {adv} stretched sideways", "the mouth is {adv} stretched horizontally",
+         "the lip corners are {adv} pulled out to the sides"),
+    23: ("the lips are {adv} tightened", "the lips narrow {adv}", "the red of the lips thins {adv}"),
+    24: ("the lips are {adv} pressed together", "the lips press {adv} against each other",
+         "{adj} pressure closes the lips"),
+    25: ("the lips are {adv} parted", "the lips part {adv}", "the mouth is {adv} open at the lips"),
+    26: ("the jaw is {adv} dropped", "the jaw falls {adv}, opening the mouth", "the mouth hangs {adv} open"),
+    43: ("the eyes are {adv} closed", "the eyelids are {adv} shut", "the eyes close {adv}"),
+}
+# FACS intensity letters A..E -> words.
+_ADVERBS = ("barely", "slightly", "clearly", "strongly", "intensely")
+_ADJECTIVES = ("faint", "slight", "clear", "strong", "intense")
+_ABSENT = {
+    1: "the inner brows are not raised", 2: "the outer brows stay level", 4: "the brows are not lowered",
+    5: "the eyes are not widened", 6: "the cheeks are not raised", 7: "the lids are relaxed",
+    9: "the nose is smooth", 10: "the upper lip rests", 12: "the lip corners are not pulled up",
+    14: "there is no dimpling", 15: "the lip corners are not pulled down", 17: "the chin is relaxed",
+    20: "the lips are not stretched", 23: "the lips are not tightened", 24: "the lips are not pressed",
+    25: "the lips are together", 26: "the jaw is not dropped", 43: "the eyes are open",
+}
+_REGION_ORDER = ("brows", "eyes", "cheeks", "nose", "mouth", "jaw")
+_OPENERS = ("Looking at the face, ", "Examining the face, ", "On this face, ", "")
+_UPPER_OPENERS = _OPENERS + ("Starting from the upper face, ", "In the upper face, ")
+_CONCLUDERS = (
+    "Together, {aus} form the pattern of {emotion}: {rationale}.",
+    "{aus} together point to {emotion}, since {rationale}.",
+    "This combination ({aus}) is characteristic of {emotion}; {rationale}.",
+    "Taken together, {aus} indicate {emotion} because {rationale}.",
+)
+_RULE_OUTS = ("{alt} is less likely because {why}.", "it is not {alt}: {why}.", "{alt} can be ruled out since {why}.")
+_NEUTRAL_CONCLUDERS = (
+    "With no emotion-defining movement, the face is at rest: neutral.",
+    "None of the muscle actions that define an emotion are active, so the expression is neutral.",
+    "The face shows no meaningful AU activity beyond a resting state, which reads as neutral.",
+)
+
+
+def _intensity_index(intensity: float) -> int:
+    return int(min(4, max(0, math.ceil(intensity) - 1)))
+
+
+def _phrase(au: AUActivation, rng: random.Random) -> str:
+    k = _intensity_index(au.intensity)
+    template = rng.choice(AU_PHRASES[au.code])
+    return template.format(adv=_ADVERBS[k], adj=_ADJECTIVES[k]) + f" ({au.label})"
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+def _p_active(emotion: str, code: int) -> float:
+    """P(AU truly active | emotion) from the prototype table."""
+    if emotion not in EMOTION_PROTOTYPES:  # neutral
+        return 0.05 if code in _DEFINING else 0.15
+    p = EMOTION_PROTOTYPES[emotion]
+    if code in p.core:
+        return 0.75
+    if code in p.supporting:
+        return 0.4
+    if code in p.conflicting:
+        return 0.03
+    return 0.15
+
+
+def au_log_likelihood(aus: Sequence[AUActivation], emotion: str, sensitivity: float = 0.4,
+                      false_alarm: float = 0.15) -> float:
+    """log P(detector output | emotion) under the noisy-detector prototype model (module docstring).
+
+    >>> smile = [AUActivation(6, 4.0, True, 0.98), AUActivation(12, 5.0, True, 0.99)]
+    >>> au_log_likelihood(smile, "happiness") > au_log_likelihood(smile, "sadness")
+    True
+    """
+    total = 0.0
+    for au in aus:
+        q = _p_active(emotion, au.code) * sensitivity + (1 - _p_active(emotion, au.code)) * false_alarm
+        total += au.score * math.log(q) + (1 - au.score) * math.log(1 - q)
+    return total
+
+
+class EmbeddedBackend:
+    """FACS rule engine (deterministic); see the module docstring."""
+
+    name = "embedded"
+    model = "facs-rules"
+
+    def __init__(self, au_weight: float = 0.5, use_prior: bool = True, sensitivity: float = 0.4,
+                 false_alarm: float = 0.15):
+        self.au_weight = au_weight
+        self.use_prior = use_prior
+        self.sensitivity = sensitivity
+        self.false_alarm = false_alarm
+
+    def emotion_scores(self, obs: FaceObservation, labels: Sequence[str] | None = None) -> dict[str, float]:
+        """Probability of each allowed emotion for one face."""
+        allowed = [x for x in (normalize_label(x) for x in labels)] if labels else list(EMOTIONS)
+        allowed = [x for x in allowed if x]
+        if not allowed:
+            raise ValueError(f"no known emotion in the label set {list(labels or [])}")
+        use_prior = self.use_prior and bool(obs.expression_prior)
+        logits = {}
+        for e in allowed:
+            z = au_log_likelihood(obs.aus, e, self.sensitivity, self.false_alarm) if obs.aus else 0.0
+            z *= self.au_weight if use_prior else 1.0
+            if use_prior:
+                z += math.log(max(obs.expression_prior.get(e, 0.0), PRIOR_FLOOR))
+            logits[e] = z
+        top = max(logits.values())
+        exp = {e: math.exp(z - top) for e, z in logits.items()}
+        total = sum(exp.values())
+        return {e: v / total for e, v in exp.items()}
+
+    def analyze(self, observations: Sequence[FaceObservation], image: np.ndarray | None = None,
+                labels: Sequence[str] | None = None) -> list[FaceAnalysis]:
+        out = []
+        for obs in observations:
+            t0 = time.perf_counter()
+            scores = self.emotion_scores(obs, labels)
+            emotion = max(scores, key=scores.get)
+            reasoning = self.write_reasoning(obs, emotion, scores)
+            text = f"<think>{reasoning}</think>\n<answer>{emotion}</answer>"
+            result = FaceAnalysis.from_observation(
+                obs, emotion=emotion, confidence=round(scores[emotion], 4), reasoning=reasoning, text=text,
+                emotion_scores={e: round(p, 4) for e, p in sorted(scores.items(), key=lambda kv: -kv[1])},
+            )
+            result.timings["reasoning"] = round((time.perf_counter() - t0) * 1000, 2)
+            out.append(result)
+        return out
+
+    # ----------------------------------------------------------------- writing
+    def write_reasoning(self, obs: FaceObservation, emotion: str, scores: dict[str, float] | None = None,
+                        seed_extra: str = "") -> str:
+        """The <think> text for `emotion` given the observation (also used to write SFT data)."""
+        key = ",".join(f"{a.code}:{a.intensity:.1f}" for a in obs.aus) + f"|{emotion}|{seed_extra}"
+        rng = random.Random(zlib.crc32(key.encode()))
+        if not obs.aus:
+            return self._write_without_aus(obs, emotion, rng)
+        present = sorted(obs.present_aus(), key=lambda a: (_REGION_ORDER.index(AU_CATALOGUE[a.code].region), a.code))
+        proto = EMOTION_PROTOTYPES.get(emotion)
+        if proto is None:
+            # A neutral answer cites only AUs that define no emotion (e.g. parted lips), so the
+            # text never names evidence for an emotion it then rejects.
+            present = [a for a in present if a.code not in _DEFINING]
+        sentences: list[str] = []
+
+        if present:
+            clauses = [_phrase(a, rng) for a in present]
+            upper_first = AU_CATALOGUE[present[0].code].region in ("brows", "eyes")
+            opener = rng.choice(_UPPER_OPENERS if upper_first else _OPENERS)
+            if len(clauses) <= 3:
+                sentences.append(_cap(opener + _join(clauses)) + ".")
+            else:
+                half = (len(clauses) + 1) // 2
+                sentences.append(_cap(opener + _join(clauses[:half])) + ".")
+                sentences.append(_cap(rng.choice(("in the lower face, ", "below, ", "further down, ", "")) +
+                                      _join(clauses[half:])) + ".")
+        else:
+            sentences.append(rng.choice((
+                "The brows, eyes and mouth are all at rest; no action unit reaches a visible intensity.",
+                "No facial muscle action is clearly visible: the brows, lids and lips stay relaxed.",
+                "The face is still, with no action unit above trace level.",
+            )))
+
+        if emotion == "neutral" or proto is None:
+            strongest_alt = self._runner_up(scores, emotion)
+            if strongest_alt:
+                missing = [c for c in EMOTION_PROTOTYPES[strongest_alt].core if c not in {a.code for a in present}]
+                if missing:
+                    sentences.append(_cap(_join([f"{_ABSENT[c]} (no AU{c})" for c in missing[:2]])) + ".")
+            sentences.append(rng.choice(_NEUTRAL_CONCLUDERS))
+        else:
+            present_codes = {a.code for a in present}
+            cited = [c for c in proto.core + proto.supporting if c in present_codes]
+            if cited:
+                aus_text = _join([f"AU{c}" for c in cited])
+                sentences.append(rng.choice(_CONCLUDERS).format(aus=aus_text, emotion=emotion,
+                                                                rationale=proto.rationale))
+            else:
+                missing = _join([f"no AU{c}" for c in proto.core[:2]])  # none of them is present here
+                sentences.append(f"The AU evidence for {emotion} is weak ({missing}), "
+                                 f"but the overall appearance of the face reads as {emotion}.")
+            absent_core = [c for c in proto.core if c not in present_codes]
+            if cited and absent_core and rng.random() < 0.6:
+                c = absent_core[0]
+                sentences.append(f"Although {_ABSENT[c]} (no AU{c}), the remaining cues are enough.")
+            alt = self._runner_up(scores, emotion)
+            if alt and alt != "neutral" and alt in EMOTION_PROTOTYPES:
+                alt_missing = [c for c in EMOTION_PROTOTYPES[alt].core if c not in present_codes]
+                if alt_missing:
+                    why = _join([f"{_ABSENT[c]} (no AU{c})" for c in alt_missing[:2]])
+                    sentences.append(_cap(rng.choice(_RULE_OUTS).format(alt=alt, why=why)))
+        if obs.expression_prior:
+            p = obs.expression_prior.get(emotion, 0.0)
+            if p >= 0.5:
+                sentences.append(rng.choice((
+                    f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
+                    f"The holistic expression cues agree, at {p:.0%} for {emotion}.",
+                )))
+        return " ".join(s for s in sentences if s)
+
+    @staticmethod
+    def _runner_up(scores: dict[str, float] | None, emotion: str) -> str | None:
+        if not scores:
+            return None
+        ranked = [e for e in sorted(scores, key=scores.get, reverse=True) if e != emotion]
+        return ranked[0] if ranked else None
+
+    def _write_without_aus(self, obs: FaceObservation, emotion: str, rng: random.Random) -> str:
+        base = rng.choice((
+            "The facial landmarks could not be measured on this face, so no action units can be coded.",
+            "Action units could not be measured here (the face mesh did not fit).",
+        ))
+        if obs.expression_prior:
+            p = obs.expression_prior.get(emotion, 0.0)
+            return f"{base} Judging from the overall appearance alone, the expression reads as {emotion} ({p:.0%})."
+        return f"{base} Without evidence, the face is taken as {emotion}."
