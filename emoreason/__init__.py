@@ -8,8 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Analyzer", "EmotionAnalysis", "FaceAnalysis", "FaceObservation", "AUActivation", "InputError",
-           "FrontEndConfig", "__version__"]
+__all__ = [
+    "Analyzer",
+    "EmotionAnalysis",
+    "FaceAnalysis",
+    "FaceObservation",
+    "AUActivation",
+    "InputError",
+    "FrontEndConfig",
+    "__version__",
+]
 
 _LAZY = {
     "Analyzer": "emoreason.analyzer",

@@ -40,16 +40,27 @@ class Analyzer:
         self.labels = list(labels) if labels else None
         self.max_pixels = max_pixels
 
-    def analyze(self, image: str | os.PathLike | bytes | np.ndarray | Any, face_mode: str | None = None,
-                labels: Sequence[str] | None = None, name: str | None = None) -> EmotionAnalysis:
+    def analyze(
+        self,
+        image: str | os.PathLike | bytes | np.ndarray | Any,
+        face_mode: str | None = None,
+        labels: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> EmotionAnalysis:
         """Analyse one image (path, bytes, PIL image or RGB array). Raises InputError on bad input."""
         t0 = time.perf_counter()
         source = name or (str(image) if isinstance(image, (str, os.PathLike)) else "<image>")
         rgb = load_image(image, max_pixels=self.max_pixels, name=source)
         return self.analyze_array(rgb, source, face_mode=face_mode, labels=labels, started=t0)
 
-    def analyze_array(self, rgb: np.ndarray, source: str = "<array>", face_mode: str | None = None,
-                      labels: Sequence[str] | None = None, started: float | None = None) -> EmotionAnalysis:
+    def analyze_array(
+        self,
+        rgb: np.ndarray,
+        source: str = "<array>",
+        face_mode: str | None = None,
+        labels: Sequence[str] | None = None,
+        started: float | None = None,
+    ) -> EmotionAnalysis:
         t0 = started or time.perf_counter()
         t1 = time.perf_counter()
         observations = self.frontend.observe(rgb, face_mode=face_mode)
@@ -57,10 +68,18 @@ class Analyzer:
         faces = self.backend.analyze(observations, image=rgb, labels=labels or self.labels)
         t3 = time.perf_counter()
         return EmotionAnalysis(
-            source=source, width=int(rgb.shape[1]), height=int(rgb.shape[0]), faces=faces,
-            backend=self.backend.name, model=self.backend.model,
-            timings={"decode": round((t1 - t0) * 1000, 2), "frontend": round((t2 - t1) * 1000, 2),
-                     "reasoning": round((t3 - t2) * 1000, 2), "total": round((t3 - t0) * 1000, 2)},
+            source=source,
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            faces=faces,
+            backend=self.backend.name,
+            model=self.backend.model,
+            timings={
+                "decode": round((t1 - t0) * 1000, 2),
+                "frontend": round((t2 - t1) * 1000, 2),
+                "reasoning": round((t3 - t2) * 1000, 2),
+                "total": round((t3 - t0) * 1000, 2),
+            },
         )
 
     def analyze_many(self, paths: Iterable[str], **kwargs: Any) -> Iterator[EmotionAnalysis | VideoAnalysis]:
@@ -74,8 +93,9 @@ class Analyzer:
             except InputError as exc:
                 yield EmotionAnalysis.failed(path, str(exc), self.backend.name)
 
-    def analyze_video(self, path: str, fps: float = 2.0, labels: Sequence[str] | None = None,
-                      max_frames: int | None = None) -> VideoAnalysis:
+    def analyze_video(
+        self, path: str, fps: float = 2.0, labels: Sequence[str] | None = None, max_frames: int | None = None
+    ) -> VideoAnalysis:
         """Sample frames at `fps`, analyse each, link faces into tracks, summarise per track."""
         if not os.path.exists(path):
             raise InputError(path, "file not found")
@@ -89,8 +109,9 @@ class Analyzer:
             frames.append(analysis)
         if not frames:
             raise InputError(path, "no frames could be decoded")
-        return VideoAnalysis(source=path, fps=min(fps, native), duration_s=round(duration, 3), frames=frames,
-                             tracks=tracker.tracks)
+        return VideoAnalysis(
+            source=path, fps=min(fps, native), duration_s=round(duration, 3), frames=frames, tracks=tracker.tracks
+        )
 
     def close(self) -> None:
         self.frontend.close()

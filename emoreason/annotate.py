@@ -50,7 +50,9 @@ def annotate(rgb: np.ndarray, analysis: EmotionAnalysis, max_aus: int = 8) -> Im
         d.text((x, y), "no face found", fill=(230, 230, 230), font=font)
     for face in analysis.faces:
         colour = _COLOURS[face.index % len(_COLOURS)]
-        d.text((x, y), f"face #{face.index}: {face.emotion or '?'} ({face.confidence:.0%})", fill=colour, font=_font(16))
+        d.text(
+            (x, y), f"face #{face.index}: {face.emotion or '?'} ({face.confidence:.0%})", fill=colour, font=_font(16)
+        )
         y += 24
         top = sorted(face.aus, key=lambda a: -a.intensity)[:max_aus]
         for au in top:

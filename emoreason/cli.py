@@ -1,8 +1,8 @@
 """The `emoreason` command.
 
-    emoreason analyze PATH... [--backend embedded] [--face-mode detect|full] [--format text|json|jsonl]
-                              [--out FILE] [--annotate DIR] [--labels L1,L2,...] [--fps 2]
-    emoreason sample-images DIR     # writes real test faces (scikit-image's astronaut, a two-face composite)
+emoreason analyze PATH... [--backend embedded] [--face-mode detect|full] [--format text|json|jsonl]
+                          [--out FILE] [--annotate DIR] [--labels L1,L2,...] [--fps 2]
+emoreason sample-images DIR     # writes real test faces (scikit-image's astronaut, a two-face composite)
 """
 
 from __future__ import annotations
@@ -17,15 +17,21 @@ from . import __version__
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emoreason", description="Explainable facial emotion analysis from Action Units.")
+    parser = argparse.ArgumentParser(
+        prog="emoreason", description="Explainable facial emotion analysis from Action Units."
+    )
     parser.add_argument("--version", action="version", version=f"emoreason {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("analyze", help="analyse images, folders, globs or videos")
     a.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, folders (recursive) or globs")
     a.add_argument("--backend", default="embedded", help="reasoning backend (default: embedded)")
-    a.add_argument("--face-mode", choices=("detect", "full"), default="detect",
-                   help="detect: find every face; full: the whole image is one face (pre-cropped benchmarks)")
+    a.add_argument(
+        "--face-mode",
+        choices=("detect", "full"),
+        default="detect",
+        help="detect: find every face; full: the whole image is one face (pre-cropped benchmarks)",
+    )
     a.add_argument("--detector", choices=("auto", "short", "full"), default="auto", help="BlazeFace range model")
     a.add_argument("--min-face-size", type=int, default=20, help="ignore faces smaller than this (px)")
     a.add_argument("--max-faces", type=int, default=16, help="analyse at most the N largest faces")
@@ -87,8 +93,9 @@ def _analyze(args: argparse.Namespace) -> int:
         print("emoreason: error: no input files found", file=sys.stderr)
         return 2
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
-    config = FrontEndConfig(face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size,
-                            max_faces=args.max_faces)
+    config = FrontEndConfig(
+        face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size, max_faces=args.max_faces
+    )
     options = {"use_prior": False} if args.no_prior else {}
     analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, **options)
 
@@ -108,10 +115,13 @@ def _analyze(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"error: {result.error}", file=sys.stderr)
             if args.format == "json":
-                collected.append(result.to_dict() if isinstance(result, VideoAnalysis) else
-                                 result.to_dict(landmarks=args.landmarks))
+                collected.append(
+                    result.to_dict() if isinstance(result, VideoAnalysis) else result.to_dict(landmarks=args.landmarks)
+                )
             elif args.format == "jsonl":
-                row = result.to_dict() if isinstance(result, VideoAnalysis) else result.to_dict(landmarks=args.landmarks)
+                row = (
+                    result.to_dict() if isinstance(result, VideoAnalysis) else result.to_dict(landmarks=args.landmarks)
+                )
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
                 out.flush()
             elif not result.error:
@@ -151,15 +161,21 @@ def _as_text(result) -> str:
     from .video import VideoAnalysis
 
     if isinstance(result, VideoAnalysis):
-        lines = [f"== {result.source} (video, {len(result.frames)} frames at {result.fps:g} fps, "
-                 f"{len(result.tracks)} face track(s))"]
+        lines = [
+            f"== {result.source} (video, {len(result.frames)} frames at {result.fps:g} fps, "
+            f"{len(result.tracks)} face track(s))"
+        ]
         for t in result.tracks:
             s = t.summary()
-            lines.append(f"  track {s['track_id']}: {s['dominant_emotion']} over {s['frames']} frames "
-                         f"({s['start_s']:.1f}-{s['end_s']:.1f} s), emotions {s['emotion_share']}")
+            lines.append(
+                f"  track {s['track_id']}: {s['dominant_emotion']} over {s['frames']} frames "
+                f"({s['start_s']:.1f}-{s['end_s']:.1f} s), emotions {s['emotion_share']}"
+            )
         return "\n".join(lines)
-    lines = [f"== {result.source} ({result.width}x{result.height}, {len(result.faces)} face(s), "
-             f"{result.timings.get('total', 0):.0f} ms)"]
+    lines = [
+        f"== {result.source} ({result.width}x{result.height}, {len(result.faces)} face(s), "
+        f"{result.timings.get('total', 0):.0f} ms)"
+    ]
     if not result.faces:
         lines.append("  no face found")
     for f in result.faces:

@@ -111,7 +111,8 @@ def expand_inputs(items: Iterable[str]) -> list[str]:
         p = Path(item)
         if p.is_dir():
             out.extend(
-                str(f) for f in sorted(p.rglob("*"))
+                str(f)
+                for f in sorted(p.rglob("*"))
                 if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
             )
         elif any(ch in item for ch in "*?[") and not p.exists():

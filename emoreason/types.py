@@ -89,9 +89,16 @@ class FaceAnalysis:
     @classmethod
     def from_observation(cls, obs: FaceObservation, **result: Any) -> FaceAnalysis:
         return cls(
-            index=obs.index, box=obs.box, aus=obs.aus, expression_prior=obs.expression_prior,
-            pose=obs.pose, detection_score=obs.detection_score, source=obs.source,
-            landmarks=obs.landmarks, timings=dict(obs.timings), **result,
+            index=obs.index,
+            box=obs.box,
+            aus=obs.aus,
+            expression_prior=obs.expression_prior,
+            pose=obs.pose,
+            detection_score=obs.detection_score,
+            source=obs.source,
+            landmarks=obs.landmarks,
+            timings=dict(obs.timings),
+            **result,
         )
 
 

@@ -44,10 +44,12 @@ class FaceTrack:
             "end_s": self.points[-1].time_s,
             "dominant_emotion": emotions.most_common(1)[0][0] if emotions else None,
             "emotion_share": {e: round(n / total, 3) for e, n in emotions.most_common()},
-            "mean_au_intensity": {f"AU{c}": round(float(np.mean([p.aus.get(c, 0.0) for p in self.points])), 2)
-                                  for c in codes},
-            "peak_au_intensity": {f"AU{c}": round(float(max(p.aus.get(c, 0.0) for p in self.points)), 2)
-                                  for c in codes},
+            "mean_au_intensity": {
+                f"AU{c}": round(float(np.mean([p.aus.get(c, 0.0) for p in self.points])), 2) for c in codes
+            },
+            "peak_au_intensity": {
+                f"AU{c}": round(float(max(p.aus.get(c, 0.0) for p in self.points)), 2) for c in codes
+            },
         }
 
 
@@ -65,12 +67,17 @@ class VideoAnalysis:
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({
-            "source": self.source, "fps": self.fps, "duration_s": self.duration_s, "error": self.error,
-            "summary": [t.summary() for t in self.tracks],
-            "tracks": [{"track_id": t.track_id, "series": [vars(p) for p in t.points]} for t in self.tracks],
-            "frames": [f.to_dict() for f in self.frames],
-        })
+        return _plain(
+            {
+                "source": self.source,
+                "fps": self.fps,
+                "duration_s": self.duration_s,
+                "error": self.error,
+                "summary": [t.summary() for t in self.tracks],
+                "tracks": [{"track_id": t.track_id, "series": [vars(p) for p in t.points]} for t in self.tracks],
+                "frames": [f.to_dict() for f in self.frames],
+            }
+        )
 
 
 class IoUTracker:
@@ -83,8 +90,10 @@ class IoUTracker:
 
     def update(self, analysis: EmotionAnalysis) -> None:
         live = {tid: box for tid, (step, box) in self._last_seen.items() if self._step - step <= self.max_gap}
-        pairs = sorted(((box_iou(f.box, box), i, tid) for i, f in enumerate(analysis.faces) for tid, box in live.items()),
-                       reverse=True)
+        pairs = sorted(
+            ((box_iou(f.box, box), i, tid) for i, f in enumerate(analysis.faces) for tid, box in live.items()),
+            reverse=True,
+        )
         assigned: dict[int, int] = {}
         used: set[int] = set()
         for iou, i, tid in pairs:
@@ -99,9 +108,16 @@ class IoUTracker:
                 self.tracks.append(FaceTrack(tid))
             face.track_id = tid
             self._last_seen[tid] = (self._step, face.box)
-            self.tracks[tid].points.append(TrackPoint(
-                frame_index=analysis.frame_index or 0, time_s=analysis.time_s or 0.0, box=face.box,
-                emotion=face.emotion, confidence=face.confidence, aus={a.code: a.intensity for a in face.aus}))
+            self.tracks[tid].points.append(
+                TrackPoint(
+                    frame_index=analysis.frame_index or 0,
+                    time_s=analysis.time_s or 0.0,
+                    box=face.box,
+                    emotion=face.emotion,
+                    confidence=face.confidence,
+                    aus={a.code: a.intensity for a in face.aus},
+                )
+            )
         self._step += 1
 
 

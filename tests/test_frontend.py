@@ -61,8 +61,10 @@ def test_min_face_size_filters_small_faces(astronaut):
 
 
 def test_tight_48px_crop_in_detect_mode_falls_back(frontend, astronaut_face):
-    grey48 = cv2.cvtColor(cv2.cvtColor(cv2.resize(astronaut_face, (48, 48), interpolation=cv2.INTER_AREA),
-                                       cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    grey48 = cv2.cvtColor(
+        cv2.cvtColor(cv2.resize(astronaut_face, (48, 48), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY),
+        cv2.COLOR_GRAY2RGB,
+    )
     faces = frontend.observe(grey48)
     assert len(faces) == 1
     assert faces[0].landmarks is not None  # the mesh works on an upscaled, padded 48 px crop

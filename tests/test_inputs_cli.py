@@ -53,8 +53,18 @@ def test_no_face_gives_empty_faces(analyzer, files):
 
 
 def test_batch_goes_on_and_exits_nonzero(files, capsys):
-    inputs = [str(files / n) for n in ("missing.jpg", "notes.jpg", "good/astronaut.png", "truncated.jpg", "bomb.png",
-                                       "one_pixel.png", "coffee.png")]
+    inputs = [
+        str(files / n)
+        for n in (
+            "missing.jpg",
+            "notes.jpg",
+            "good/astronaut.png",
+            "truncated.jpg",
+            "bomb.png",
+            "one_pixel.png",
+            "coffee.png",
+        )
+    ]
     code = main(["analyze", *inputs, "--format", "jsonl", "--quiet"])
     out, err = capsys.readouterr()
     rows = [json.loads(line) for line in out.splitlines()]
@@ -70,8 +80,20 @@ def test_batch_goes_on_and_exits_nonzero(files, capsys):
 
 def test_analyze_json_annotate_and_folder(files, tmp_path, capsys):
     out_file = tmp_path / "result.json"
-    code = main(["analyze", str(files / "good"), "--format", "json", "--out", str(out_file), "--annotate",
-                 str(tmp_path / "ann"), "--quiet", "--landmarks"])
+    code = main(
+        [
+            "analyze",
+            str(files / "good"),
+            "--format",
+            "json",
+            "--out",
+            str(out_file),
+            "--annotate",
+            str(tmp_path / "ann"),
+            "--quiet",
+            "--landmarks",
+        ]
+    )
     assert code == 0
     rows = json.loads(out_file.read_text())
     by_name = {r["source"].split("/")[-1]: r for r in rows}
@@ -101,7 +123,9 @@ def test_globs_expand(files):
 def test_full_face_mode_and_labels(files, capsys):
     crop = files / "crop.png"
     Image.open(files / "good" / "astronaut.png").crop((165, 70, 290, 200)).save(crop)
-    assert main(["analyze", str(crop), "--face-mode", "full", "--labels", "happy,sad,neutral", "--format", "json"]) == 0
+    assert (
+        main(["analyze", str(crop), "--face-mode", "full", "--labels", "happy,sad,neutral", "--format", "json"]) == 0
+    )
     row = json.loads(capsys.readouterr().out)
     assert row["faces"][0]["source"] == "full"
     assert set(row["faces"][0]["emotion_scores"]) == {"happiness", "sadness", "neutral"}
@@ -109,8 +133,12 @@ def test_full_face_mode_and_labels(files, capsys):
 
 def test_installed_command_runs(files):
     """The console script as a user calls it (python -m emoreason in this environment)."""
-    out = subprocess.run([sys.executable, "-m", "emoreason", "analyze", str(files / "good" / "astronaut.png"),
-                          "--format", "json"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "emoreason", "analyze", str(files / "good" / "astronaut.png"), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["faces"][0]["emotion"] == "happiness"
 

@@ -1,6 +1,13 @@
 import pytest
 
-from emoreason.facs import AU_CATALOGUE, AU_PROTOCOLS, DETECTED_AUS, EMOTION_PROTOTYPES, parse_au_code, supported_emotions
+from emoreason.facs import (
+    AU_CATALOGUE,
+    AU_PROTOCOLS,
+    DETECTED_AUS,
+    EMOTION_PROTOTYPES,
+    parse_au_code,
+    supported_emotions,
+)
 from emoreason.labels import EMOTIONS, normalize_label
 
 

@@ -29,7 +29,10 @@ def test_installed_pth_hook_fixes_a_fresh_interpreter():
     pth = Path(sysconfig.get_paths()["purelib"]) / "emoreason_torchvision_cpu.pth"
     if not pth.exists():
         pytest.skip("emoreason is not pip-installed in this environment (make test installs it)")
-    code = "import torchvision, torch; print(torch.ops.torchvision.nms(torch.rand(3, 4).cumsum(1), torch.rand(3), 0.5).numel())"
+    code = (
+        "import torchvision, torch; "
+        "print(torch.ops.torchvision.nms(torch.rand(3, 4).cumsum(1), torch.rand(3), 0.5).numel())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().isdigit()

@@ -15,7 +15,7 @@ def clip(tmp_path_factory, astronaut):
     small = cv2.resize(astronaut[40:296, 100:356], (160, 160))[:, ::-1]
     for i in range(30):
         frame = np.zeros((512, 768, 3), np.uint8)
-        frame[:, 2 * i: 2 * i + 512] = astronaut
+        frame[:, 2 * i : 2 * i + 512] = astronaut
         if i >= 10:
             frame[300:460, 590:750] = small
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))

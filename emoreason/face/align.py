@@ -29,12 +29,15 @@ def align_face(rgb: np.ndarray, right_eye: np.ndarray, left_eye: np.ndarray, siz
     return cv2.warpAffine(rgb, m, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
 
 
-def box_crop(rgb: np.ndarray, box: tuple[float, float, float, float], size: int = 224, context: float = 1.0) -> np.ndarray:
+def box_crop(
+    rgb: np.ndarray, box: tuple[float, float, float, float], size: int = 224, context: float = 1.0
+) -> np.ndarray:
     """Square crop around a box (when no eyes are known), padded by replicating the border."""
     x0, y0, x1, y1 = box
     side = max(x1 - x0, y1 - y0) * context
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     s = size / max(side, 1e-3)
     m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]])
-    return cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        rgb, m, (size, size), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )

@@ -98,28 +98,69 @@ def _corner_up(m: dict[str, float]) -> float:
 AU_RULES: tuple[AURule, ...] = (
     AURule(1, "inner brow height above inner eye corner", lambda m: m["inner_brow"], 0.32, 0.46),
     AURule(2, "outer brow height above outer eye corner", lambda m: m["outer_brow"], 0.22, 0.32),
-    AURule(4, "inner brow lowered + brow heads drawn together",
-           lambda m: (0.32 - m["inner_brow"]) + 0.5 * (0.41 - m["brow_gap"]), 0.0, 0.15),
+    AURule(
+        4,
+        "inner brow lowered + brow heads drawn together",
+        lambda m: (0.32 - m["inner_brow"]) + 0.5 * (0.41 - m["brow_gap"]),
+        0.0,
+        0.15,
+    ),
     AURule(5, "eye aperture widened (lid distance / eye width)", lambda m: m["eye_open"], 0.32, 0.50),
-    AURule(6, "cheek lifted towards the eye + eye narrowed",
-           lambda m: (0.50 - m["cheek"]) + 0.3 * max(0.0, 0.32 - m["eye_open"]), 0.0, 0.12),
-    AURule(7, "eye aperture narrowed (lids tightened, eye still open)",
-           lambda m: 0.32 - m["eye_open"] if m["eye_open"] > 0.12 else 0.0, 0.0, 0.17),
-    AURule(9, "nostril wings lifted + inner brows pulled down",
-           lambda m: (0.65 - m["nose_eye"]) + 0.5 * (0.32 - m["inner_brow"]), 0.0, 0.16),
+    AURule(
+        6,
+        "cheek lifted towards the eye + eye narrowed",
+        lambda m: (0.50 - m["cheek"]) + 0.3 * max(0.0, 0.32 - m["eye_open"]),
+        0.0,
+        0.12,
+    ),
+    AURule(
+        7,
+        "eye aperture narrowed (lids tightened, eye still open)",
+        lambda m: 0.32 - m["eye_open"] if m["eye_open"] > 0.12 else 0.0,
+        0.0,
+        0.17,
+    ),
+    AURule(
+        9,
+        "nostril wings lifted + inner brows pulled down",
+        lambda m: (0.65 - m["nose_eye"]) + 0.5 * (0.32 - m["inner_brow"]),
+        0.0,
+        0.16,
+    ),
     AURule(10, "upper lip raised towards the nose", lambda m: 0.234 - m["upper_lip"], 0.0, 0.13),
-    AURule(12, "lip corners pulled up above the lip centre + mouth widened",
-           lambda m: _corner_up(m) + 0.5 * max(0.0, m["mouth_width"] - 0.76), 0.0, 0.20),
-    AURule(14, "mouth widened with closed lips and corners not lifted",
-           lambda m: _closed(m) * (m["mouth_width"] - 0.76) * max(0.0, 1.0 - _corner_up(m) / 0.08), 0.0, 0.15),
+    AURule(
+        12,
+        "lip corners pulled up above the lip centre + mouth widened",
+        lambda m: _corner_up(m) + 0.5 * max(0.0, m["mouth_width"] - 0.76),
+        0.0,
+        0.20,
+    ),
+    AURule(
+        14,
+        "mouth widened with closed lips and corners not lifted",
+        lambda m: _closed(m) * (m["mouth_width"] - 0.76) * max(0.0, 1.0 - _corner_up(m) / 0.08),
+        0.0,
+        0.15,
+    ),
     AURule(15, "lip corners pulled below the lip centre", lambda m: -0.03 - m["corner_raise"], 0.0, 0.09),
     AURule(17, "lower lip to chin shortened, lips closed", lambda m: _closed(m) * (0.49 - m["chin"]), 0.0, 0.14),
-    AURule(20, "mouth stretched sideways without lifted corners",
-           lambda m: (m["mouth_width"] - 0.76) * max(0.0, 1.0 - _corner_up(m) / 0.06), 0.0, 0.20),
-    AURule(23, "lips narrowed and thinned",
-           lambda m: _closed(m) * ((0.76 - m["mouth_width"]) + (0.26 - m["lip_thickness"])), 0.0, 0.15),
-    AURule(24, "lips pressed together (closed and thinned)",
-           lambda m: _closed(m) * (0.26 - m["lip_thickness"]), 0.0, 0.10),
+    AURule(
+        20,
+        "mouth stretched sideways without lifted corners",
+        lambda m: (m["mouth_width"] - 0.76) * max(0.0, 1.0 - _corner_up(m) / 0.06),
+        0.0,
+        0.20,
+    ),
+    AURule(
+        23,
+        "lips narrowed and thinned",
+        lambda m: _closed(m) * ((0.76 - m["mouth_width"]) + (0.26 - m["lip_thickness"])),
+        0.0,
+        0.15,
+    ),
+    AURule(
+        24, "lips pressed together (closed and thinned)", lambda m: _closed(m) * (0.26 - m["lip_thickness"]), 0.0, 0.10
+    ),
     AURule(25, "inner lips apart", lambda m: m["lip_gap"], 0.01, 0.20, threshold=1.0),
     AURule(26, "mouth opened wide (jaw dropped)", lambda m: m["lip_gap"], 0.10, 0.45, threshold=1.0),
     AURule(43, "eyes closed (aperture near zero)", lambda m: 0.32 - m["eye_open"], 0.17, 0.29, threshold=2.5),
@@ -145,6 +186,12 @@ class GeometricAUDetector:
             raw = rule.value(m)
             intensity = float(np.clip(5.0 * (raw - rule.neutral) / (rule.full - rule.neutral), 0.0, 5.0))
             intensity = round(intensity, 2)
-            out.append(AUActivation(code=rule.code, intensity=intensity, present=intensity >= rule.threshold,
-                                    score=round(_score(intensity, rule.threshold), 3)))
+            out.append(
+                AUActivation(
+                    code=rule.code,
+                    intensity=intensity,
+                    present=intensity >= rule.threshold,
+                    score=round(_score(intensity, rule.threshold), 3),
+                )
+            )
         return out

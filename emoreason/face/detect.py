@@ -41,8 +41,14 @@ def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 class FaceDetector:
-    def __init__(self, model: str = "auto", min_confidence: float = 0.5, min_face_size: int = 12, nms_iou: float = 0.3,
-                 tile_above: int = 640):
+    def __init__(
+        self,
+        model: str = "auto",
+        min_confidence: float = 0.5,
+        min_face_size: int = 12,
+        nms_iou: float = 0.3,
+        tile_above: int = 640,
+    ):
         if model not in ("auto", "short", "full"):
             raise ValueError(f"detector model {model!r}: expected auto, short or full")
         mp = import_mediapipe()
@@ -58,18 +64,20 @@ class FaceDetector:
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         """All faces at least `min_face_size` px on their short side, sorted by area (largest first)."""
         found: list[DetectedFace] = []
-        for x0, y0, tile in self._tiles(rgb):
+        for x0, y0, tile, detectors in self._tiles(rgb):
             th, tw = tile.shape[:2]
-            for det in self._detectors:
+            for det in detectors:
                 for d in det.process(tile).detections or []:
                     rb = d.location_data.relative_bounding_box
                     box = (
-                        max(0.0, x0 + rb.xmin * tw), max(0.0, y0 + rb.ymin * th),
+                        max(0.0, x0 + rb.xmin * tw),
+                        max(0.0, y0 + rb.ymin * th),
                         min(float(rgb.shape[1]), x0 + (rb.xmin + rb.width) * tw),
                         min(float(rgb.shape[0]), y0 + (rb.ymin + rb.height) * th),
                     )
-                    kps = np.array([[x0 + k.x * tw, y0 + k.y * th] for k in d.location_data.relative_keypoints],
-                                   dtype=np.float32)
+                    kps = np.array(
+                        [[x0 + k.x * tw, y0 + k.y * th] for k in d.location_data.relative_keypoints], dtype=np.float32
+                    )
                     face = DetectedFace(box=box, score=float(d.score[0]), keypoints=kps)
                     if face.size >= self.min_face_size:
                         found.append(face)
@@ -80,21 +88,23 @@ class FaceDetector:
         return sorted(kept, key=lambda f: -f.area)
 
     def _tiles(self, rgb: np.ndarray):
-        """The whole image, plus overlapping square tiles when it is large.
+        """(x0, y0, tile, detectors): the whole image for every detector, plus tiles when it is large.
 
-        The detectors see the image shrunk to 128 (short) or 192 px (full range), so a 60 px
-        face in a 1024 px photo shrinks to ~10 px and is lost; tiles of half the long side
-        (overlapping by half a tile) double its apparent size.
+        The detectors see the image shrunk to 128 (short) or 192 px (full range), so a 50 px
+        face in a 1024 px photo shrinks to ~9 px and is lost. A long axis above `tile_above`
+        is also cut into two tiles of 60% of its length (20% overlap, so no face is cut in
+        both); tiles go to the far-range model only, as the faces they rescue are small.
         """
-        yield 0, 0, rgb
+        yield 0, 0, rgb, self._detectors
         h, w = rgb.shape[:2]
         if max(h, w) <= self.tile_above:
             return
-        side = min(h, w, max(self.tile_above // 2, max(h, w) // 2))
-        step = side // 2
-        for y in range(0, max(h - side, 0) + 1, step):
-            for x in range(0, max(w - side, 0) + 1, step):
-                yield x, y, np.ascontiguousarray(rgb[y: y + side, x: x + side])
+        spans_y = [(0, int(0.6 * h)), (h - int(0.6 * h), h)] if h > self.tile_above else [(0, h)]
+        spans_x = [(0, int(0.6 * w)), (w - int(0.6 * w), w)] if w > self.tile_above else [(0, w)]
+        far = self._detectors[-1:]  # full range in "auto" and "full"; the only one in "short"
+        for y0, y1 in spans_y:
+            for x0, x1 in spans_x:
+                yield x0, y0, np.ascontiguousarray(rgb[y0:y1, x0:x1]), far
 
     def close(self) -> None:
         for det in self._detectors:

@@ -86,14 +86,23 @@ class MiniXception(nn.Module):
 
 def _keras_layer_order() -> list[tuple[str, str]]:
     """(torch module prefix, Keras layer name) in the order the Keras model builds them."""
-    pairs = [("conv1", "conv2d_1"), ("bn1", "batch_normalization_1"), ("conv2", "conv2d_2"),
-             ("bn2", "batch_normalization_2")]
+    pairs = [
+        ("conv1", "conv2d_1"),
+        ("bn1", "batch_normalization_1"),
+        ("conv2", "conv2d_2"),
+        ("bn2", "batch_normalization_2"),
+    ]
     sep, bn, conv = 1, 3, 3  # Keras numbering: each block uses 2 separable convs, 3 BNs, 1 conv
     for b in range(4):
         p = f"blocks.{b}."
-        pairs += [(p + "sep1", f"separable_conv2d_{sep}"), (p + "bn1", f"batch_normalization_{bn + 1}"),
-                  (p + "sep2", f"separable_conv2d_{sep + 1}"), (p + "bn2", f"batch_normalization_{bn + 2}"),
-                  (p + "shortcut", f"conv2d_{conv}"), (p + "bn_short", f"batch_normalization_{bn}")]
+        pairs += [
+            (p + "sep1", f"separable_conv2d_{sep}"),
+            (p + "bn1", f"batch_normalization_{bn + 1}"),
+            (p + "sep2", f"separable_conv2d_{sep + 1}"),
+            (p + "bn2", f"batch_normalization_{bn + 2}"),
+            (p + "shortcut", f"conv2d_{conv}"),
+            (p + "bn_short", f"batch_normalization_{bn}"),
+        ]
         sep, bn, conv = sep + 2, bn + 3, conv + 1
     pairs.append(("head", "conv2d_7"))
     return pairs
@@ -114,15 +123,26 @@ def load_fer_hdf5(path: str | Path = DEFAULT_WEIGHTS) -> MiniXception:
         def arrays(layer: str) -> dict[str, np.ndarray]:
             group = weights[layer][layer] if layer in weights[layer] else weights[layer]
             found = {}
-            group.visititems(lambda name, obj: found.__setitem__(name.split("/")[-1].split(":")[0], obj[()])
-                             if isinstance(obj, h5py.Dataset) else None)
+            group.visititems(
+                lambda name, obj: (
+                    found.__setitem__(name.split("/")[-1].split(":")[0], obj[()])
+                    if isinstance(obj, h5py.Dataset)
+                    else None
+                )
+            )
             return found
 
         for prefix, layer in _keras_layer_order():
             w = arrays(layer)
             if "gamma" in w:
-                state.update({f"{prefix}.weight": w["gamma"], f"{prefix}.bias": w["beta"],
-                              f"{prefix}.running_mean": w["moving_mean"], f"{prefix}.running_var": w["moving_variance"]})
+                state.update(
+                    {
+                        f"{prefix}.weight": w["gamma"],
+                        f"{prefix}.bias": w["beta"],
+                        f"{prefix}.running_mean": w["moving_mean"],
+                        f"{prefix}.running_var": w["moving_variance"],
+                    }
+                )
             elif "depthwise_kernel" in w:  # (3, 3, cin, 1) -> (cin, 1, 3, 3); (1, 1, cin, cout) -> (cout, cin, 1, 1)
                 state[f"{prefix}.depthwise.weight"] = w["depthwise_kernel"].transpose(2, 3, 0, 1)
                 state[f"{prefix}.pointwise.weight"] = w["pointwise_kernel"].transpose(3, 2, 0, 1)

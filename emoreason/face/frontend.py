@@ -102,11 +102,19 @@ class FaceFrontEnd:
             t = time.perf_counter()
             aus = self.au_detector.detect(geometry, crop) if geometry is not None else []
             timings["au"] = _ms(t)
-            observations.append(FaceObservation(
-                index=index, box=tuple(round(float(v), 2) for v in box), detection_score=round(float(score), 4),
-                source=source, aus=aus, pose=geometry.pose() if geometry is not None else None,
-                landmarks=geometry.points if geometry is not None else None, aligned_crop=crop, timings=timings,
-            ))
+            observations.append(
+                FaceObservation(
+                    index=index,
+                    box=tuple(round(float(v), 2) for v in box),
+                    detection_score=round(float(score), 4),
+                    source=source,
+                    aus=aus,
+                    pose=geometry.pose() if geometry is not None else None,
+                    landmarks=geometry.points if geometry is not None else None,
+                    aligned_crop=crop,
+                    timings=timings,
+                )
+            )
 
         if self.expression is not None and observations:
             t = time.perf_counter()

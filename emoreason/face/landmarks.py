@@ -42,7 +42,9 @@ class FaceGeometry:
     @property
     def eye_centers(self) -> tuple[np.ndarray, np.ndarray]:
         p = self.points
-        return (p[RIGHT_EYE_OUTER, :2] + p[RIGHT_EYE_INNER, :2]) / 2, (p[LEFT_EYE_OUTER, :2] + p[LEFT_EYE_INNER, :2]) / 2
+        return (p[RIGHT_EYE_OUTER, :2] + p[RIGHT_EYE_INNER, :2]) / 2, (
+            p[LEFT_EYE_OUTER, :2] + p[LEFT_EYE_INNER, :2]
+        ) / 2
 
     def pose(self) -> dict[str, float]:
         return {"roll": round(self.roll, 1), "yaw": round(self.yaw, 1), "pitch": round(self.pitch, 1)}
@@ -66,8 +68,9 @@ def face_geometry(points: np.ndarray) -> FaceGeometry:
     roll = float(np.degrees(np.arctan2(x_axis[1], x_axis[0])))
     yaw = float(np.degrees(np.arcsin(np.clip(x_axis[2], -1, 1))))
     pitch = float(np.degrees(np.arcsin(np.clip(-y_axis[2], -1, 1))))
-    return FaceGeometry(points=points.astype(np.float32), frame=frame.astype(np.float32), iod=iod,
-                        roll=roll, yaw=yaw, pitch=pitch)
+    return FaceGeometry(
+        points=points.astype(np.float32), frame=frame.astype(np.float32), iod=iod, roll=roll, yaw=yaw, pitch=pitch
+    )
 
 
 def square_crop_transform(center: tuple[float, float], side: float, out_size: int) -> np.ndarray:
@@ -83,11 +86,15 @@ class FaceMesher:
     def __init__(self, min_confidence: float = 0.3):
         mp = import_mediapipe()
         self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+            static_image_mode=True,
+            max_num_faces=1,
+            refine_landmarks=True,
             min_detection_confidence=min_confidence,
         )
 
-    def fit(self, rgb: np.ndarray, box: tuple[float, float, float, float], context: float = 1.6) -> FaceGeometry | None:
+    def fit(
+        self, rgb: np.ndarray, box: tuple[float, float, float, float], context: float = 1.6
+    ) -> FaceGeometry | None:
         """Landmarks for the face in `box` (x0, y0, x1, y1); None when the mesh finds no face there.
 
         `context` is the crop side relative to the box (1.6 for detector boxes, which are
@@ -100,7 +107,9 @@ class FaceMesher:
         center = ((x0 + x1) / 2, (y0 + y1) / 2)
         m = square_crop_transform(center, side, MESH_INPUT)
         interp = cv2.INTER_CUBIC if side < MESH_INPUT else cv2.INTER_AREA
-        crop = cv2.warpAffine(rgb, m, (MESH_INPUT, MESH_INPUT), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        crop = cv2.warpAffine(
+            rgb, m, (MESH_INPUT, MESH_INPUT), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
         result = self._mesh.process(crop)
         if not result.multi_face_landmarks:
             return None

@@ -15,7 +15,9 @@ class ReasoningBackend(Protocol):
     model: str | None
 
     def analyze(
-        self, observations: Sequence[FaceObservation], image: np.ndarray | None = None,
+        self,
+        observations: Sequence[FaceObservation],
+        image: np.ndarray | None = None,
         labels: Sequence[str] | None = None,
     ) -> list[FaceAnalysis]:
         """One FaceAnalysis per observation, in order. `labels` restricts the answer set."""

@@ -42,35 +42,77 @@ PRIOR_FLOOR = 1e-3  # labels the prior does not cover (contempt for the FER mode
 
 # Phrasings per AU: "{adv}" is an intensity adverb. The first clause form is used in lists.
 AU_PHRASES: dict[int, tuple[str, ...]] = {
-    1: ("the inner corners of the brows are {adv} raised", "the inner brows lift {adv}",
-        "the brow heads are {adv} drawn upwards"),
-    2: ("the outer brows are {adv} raised", "the outer ends of the brows lift {adv}",
-        "the lateral brows arch {adv} upwards"),
-    4: ("the brows are {adv} lowered and drawn together", "the brows knit {adv} downwards",
-        "a {adj} frown pulls the brows down and together"),
-    5: ("the upper lids are {adv} raised, widening the eyes", "the eyes are {adv} widened",
-        "more of the eyeball shows as the upper lids lift {adv}"),
-    6: ("the cheeks are {adv} raised, narrowing the eyes from below", "the cheeks lift {adv} towards the eyes",
-        "{adj} cheek raising bunches the skin under the eyes"),
-    7: ("the lower lids are {adv} tightened", "the lids tense {adv}, narrowing the eye opening",
-        "the eyes are {adv} narrowed by tightened lids"),
-    9: ("the nose is {adv} wrinkled", "the nostril wings are {adv} pulled up, wrinkling the nose",
-        "{adj} wrinkling appears along the nose"),
-    10: ("the upper lip is {adv} raised", "the upper lip lifts {adv} towards the nose",
-         "the upper lip is {adv} drawn up"),
-    12: ("the lip corners are {adv} pulled up", "the mouth corners rise {adv} into a smile",
-         "the lip corners are {adv} drawn up and back"),
-    14: ("the lip corners are {adv} tightened into dimples", "{adj} dimpling tightens the mouth corners",
-         "the corners of the mouth are {adv} pulled inwards"),
-    15: ("the lip corners are {adv} pulled down", "the mouth corners turn {adv} downwards",
-         "the lip corners are {adv} depressed"),
-    17: ("the chin is {adv} pushed up", "the chin boss rises {adv}, pushing the lower lip up",
-         "the chin is {adv} raised"),
-    20: ("the lips are {adv} stretched sideways", "the mouth is {adv} stretched horizontally",
-         "the lip corners are {adv} pulled out to the sides"),
+    1: (
+        "the inner corners of the brows are {adv} raised",
+        "the inner brows lift {adv}",
+        "the brow heads are {adv} drawn upwards",
+    ),
+    2: (
+        "the outer brows are {adv} raised",
+        "the outer ends of the brows lift {adv}",
+        "the lateral brows arch {adv} upwards",
+    ),
+    4: (
+        "the brows are {adv} lowered and drawn together",
+        "the brows knit {adv} downwards",
+        "a {adj} frown pulls the brows down and together",
+    ),
+    5: (
+        "the upper lids are {adv} raised, widening the eyes",
+        "the eyes are {adv} widened",
+        "more of the eyeball shows as the upper lids lift {adv}",
+    ),
+    6: (
+        "the cheeks are {adv} raised, narrowing the eyes from below",
+        "the cheeks lift {adv} towards the eyes",
+        "{adj} cheek raising bunches the skin under the eyes",
+    ),
+    7: (
+        "the lower lids are {adv} tightened",
+        "the lids tense {adv}, narrowing the eye opening",
+        "the eyes are {adv} narrowed by tightened lids",
+    ),
+    9: (
+        "the nose is {adv} wrinkled",
+        "the nostril wings are {adv} pulled up, wrinkling the nose",
+        "{adj} wrinkling appears along the nose",
+    ),
+    10: (
+        "the upper lip is {adv} raised",
+        "the upper lip lifts {adv} towards the nose",
+        "the upper lip is {adv} drawn up",
+    ),
+    12: (
+        "the lip corners are {adv} pulled up",
+        "the mouth corners rise {adv} into a smile",
+        "the lip corners are {adv} drawn up and back",
+    ),
+    14: (
+        "the lip corners are {adv} tightened into dimples",
+        "{adj} dimpling tightens the mouth corners",
+        "the corners of the mouth are {adv} pulled inwards",
+    ),
+    15: (
+        "the lip corners are {adv} pulled down",
+        "the mouth corners turn {adv} downwards",
+        "the lip corners are {adv} depressed",
+    ),
+    17: (
+        "the chin is {adv} pushed up",
+        "the chin boss rises {adv}, pushing the lower lip up",
+        "the chin is {adv} raised",
+    ),
+    20: (
+        "the lips are {adv} stretched sideways",
+        "the mouth is {adv} stretched horizontally",
+        "the lip corners are {adv} pulled out to the sides",
+    ),
     23: ("the lips are {adv} tightened", "the lips narrow {adv}", "the red of the lips thins {adv}"),
-    24: ("the lips are {adv} pressed together", "the lips press {adv} against each other",
-         "{adj} pressure closes the lips"),
+    24: (
+        "the lips are {adv} pressed together",
+        "the lips press {adv} against each other",
+        "{adj} pressure closes the lips",
+    ),
     25: ("the lips are {adv} parted", "the lips part {adv}", "the mouth is {adv} open at the lips"),
     26: ("the jaw is {adv} dropped", "the jaw falls {adv}, opening the mouth", "the mouth hangs {adv} open"),
     43: ("the eyes are {adv} closed", "the eyelids are {adv} shut", "the eyes close {adv}"),
@@ -79,12 +121,24 @@ AU_PHRASES: dict[int, tuple[str, ...]] = {
 _ADVERBS = ("barely", "slightly", "clearly", "strongly", "intensely")
 _ADJECTIVES = ("faint", "slight", "clear", "strong", "intense")
 _ABSENT = {
-    1: "the inner brows are not raised", 2: "the outer brows stay level", 4: "the brows are not lowered",
-    5: "the eyes are not widened", 6: "the cheeks are not raised", 7: "the lids are relaxed",
-    9: "the nose is smooth", 10: "the upper lip rests", 12: "the lip corners are not pulled up",
-    14: "there is no dimpling", 15: "the lip corners are not pulled down", 17: "the chin is relaxed",
-    20: "the lips are not stretched", 23: "the lips are not tightened", 24: "the lips are not pressed",
-    25: "the lips are together", 26: "the jaw is not dropped", 43: "the eyes are open",
+    1: "the inner brows are not raised",
+    2: "the outer brows stay level",
+    4: "the brows are not lowered",
+    5: "the eyes are not widened",
+    6: "the cheeks are not raised",
+    7: "the lids are relaxed",
+    9: "the nose is smooth",
+    10: "the upper lip rests",
+    12: "the lip corners are not pulled up",
+    14: "there is no dimpling",
+    15: "the lip corners are not pulled down",
+    17: "the chin is relaxed",
+    20: "the lips are not stretched",
+    23: "the lips are not tightened",
+    24: "the lips are not pressed",
+    25: "the lips are together",
+    26: "the jaw is not dropped",
+    43: "the eyes are open",
 }
 _REGION_ORDER = ("brows", "eyes", "cheeks", "nose", "mouth", "jaw")
 _OPENERS = ("Looking at the face, ", "Examining the face, ", "On this face, ", "")
@@ -137,8 +191,9 @@ def _p_active(emotion: str, code: int) -> float:
     return 0.15
 
 
-def au_log_likelihood(aus: Sequence[AUActivation], emotion: str, sensitivity: float = 0.4,
-                      false_alarm: float = 0.15) -> float:
+def au_log_likelihood(
+    aus: Sequence[AUActivation], emotion: str, sensitivity: float = 0.4, false_alarm: float = 0.15
+) -> float:
     """log P(detector output | emotion) under the noisy-detector prototype model (module docstring).
 
     >>> smile = [AUActivation(6, 4.0, True, 0.98), AUActivation(12, 5.0, True, 0.99)]
@@ -158,8 +213,9 @@ class EmbeddedBackend:
     name = "embedded"
     model = "facs-rules"
 
-    def __init__(self, au_weight: float = 0.5, use_prior: bool = True, sensitivity: float = 0.4,
-                 false_alarm: float = 0.15):
+    def __init__(
+        self, au_weight: float = 0.5, use_prior: bool = True, sensitivity: float = 0.4, false_alarm: float = 0.15
+    ):
         self.au_weight = au_weight
         self.use_prior = use_prior
         self.sensitivity = sensitivity
@@ -184,8 +240,12 @@ class EmbeddedBackend:
         total = sum(exp.values())
         return {e: v / total for e, v in exp.items()}
 
-    def analyze(self, observations: Sequence[FaceObservation], image: np.ndarray | None = None,
-                labels: Sequence[str] | None = None) -> list[FaceAnalysis]:
+    def analyze(
+        self,
+        observations: Sequence[FaceObservation],
+        image: np.ndarray | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> list[FaceAnalysis]:
         out = []
         for obs in observations:
             t0 = time.perf_counter()
@@ -194,7 +254,11 @@ class EmbeddedBackend:
             reasoning = self.write_reasoning(obs, emotion, scores)
             text = f"<think>{reasoning}</think>\n<answer>{emotion}</answer>"
             result = FaceAnalysis.from_observation(
-                obs, emotion=emotion, confidence=round(scores[emotion], 4), reasoning=reasoning, text=text,
+                obs,
+                emotion=emotion,
+                confidence=round(scores[emotion], 4),
+                reasoning=reasoning,
+                text=text,
                 emotion_scores={e: round(p, 4) for e, p in sorted(scores.items(), key=lambda kv: -kv[1])},
             )
             result.timings["reasoning"] = round((time.perf_counter() - t0) * 1000, 2)
@@ -202,8 +266,9 @@ class EmbeddedBackend:
         return out
 
     # ----------------------------------------------------------------- writing
-    def write_reasoning(self, obs: FaceObservation, emotion: str, scores: dict[str, float] | None = None,
-                        seed_extra: str = "") -> str:
+    def write_reasoning(
+        self, obs: FaceObservation, emotion: str, scores: dict[str, float] | None = None, seed_extra: str = ""
+    ) -> str:
         """The <think> text for `emotion` given the observation (also used to write SFT data)."""
         key = ",".join(f"{a.code}:{a.intensity:.1f}" for a in obs.aus) + f"|{emotion}|{seed_extra}"
         rng = random.Random(zlib.crc32(key.encode()))
@@ -226,14 +291,20 @@ class EmbeddedBackend:
             else:
                 half = (len(clauses) + 1) // 2
                 sentences.append(_cap(opener + _join(clauses[:half])) + ".")
-                sentences.append(_cap(rng.choice(("in the lower face, ", "below, ", "further down, ", "")) +
-                                      _join(clauses[half:])) + ".")
+                sentences.append(
+                    _cap(rng.choice(("in the lower face, ", "below, ", "further down, ", "")) + _join(clauses[half:]))
+                    + "."
+                )
         else:
-            sentences.append(rng.choice((
-                "The brows, eyes and mouth are all at rest; no action unit reaches a visible intensity.",
-                "No facial muscle action is clearly visible: the brows, lids and lips stay relaxed.",
-                "The face is still, with no action unit above trace level.",
-            )))
+            sentences.append(
+                rng.choice(
+                    (
+                        "The brows, eyes and mouth are all at rest; no action unit reaches a visible intensity.",
+                        "No facial muscle action is clearly visible: the brows, lids and lips stay relaxed.",
+                        "The face is still, with no action unit above trace level.",
+                    )
+                )
+            )
 
         if emotion == "neutral" or proto is None:
             strongest_alt = self._runner_up(scores, emotion)
@@ -247,12 +318,15 @@ class EmbeddedBackend:
             cited = [c for c in proto.core + proto.supporting if c in present_codes]
             if cited:
                 aus_text = _join([f"AU{c}" for c in cited])
-                sentences.append(rng.choice(_CONCLUDERS).format(aus=aus_text, emotion=emotion,
-                                                                rationale=proto.rationale))
+                sentences.append(
+                    rng.choice(_CONCLUDERS).format(aus=aus_text, emotion=emotion, rationale=proto.rationale)
+                )
             else:
                 missing = _join([f"no AU{c}" for c in proto.core[:2]])  # none of them is present here
-                sentences.append(f"The AU evidence for {emotion} is weak ({missing}), "
-                                 f"but the overall appearance of the face reads as {emotion}.")
+                sentences.append(
+                    f"The AU evidence for {emotion} is weak ({missing}), "
+                    f"but the overall appearance of the face reads as {emotion}."
+                )
             absent_core = [c for c in proto.core if c not in present_codes]
             if cited and absent_core and rng.random() < 0.6:
                 c = absent_core[0]
@@ -266,10 +340,14 @@ class EmbeddedBackend:
         if obs.expression_prior:
             p = obs.expression_prior.get(emotion, 0.0)
             if p >= 0.5:
-                sentences.append(rng.choice((
-                    f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
-                    f"The holistic expression cues agree, at {p:.0%} for {emotion}.",
-                )))
+                sentences.append(
+                    rng.choice(
+                        (
+                            f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
+                            f"The holistic expression cues agree, at {p:.0%} for {emotion}.",
+                        )
+                    )
+                )
         return " ".join(s for s in sentences if s)
 
     @staticmethod
@@ -280,10 +358,12 @@ class EmbeddedBackend:
         return ranked[0] if ranked else None
 
     def _write_without_aus(self, obs: FaceObservation, emotion: str, rng: random.Random) -> str:
-        base = rng.choice((
-            "The facial landmarks could not be measured on this face, so no action units can be coded.",
-            "Action units could not be measured here (the face mesh did not fit).",
-        ))
+        base = rng.choice(
+            (
+                "The facial landmarks could not be measured on this face, so no action units can be coded.",
+                "Action units could not be measured here (the face mesh did not fit).",
+            )
+        )
         if obs.expression_prior:
             p = obs.expression_prior.get(emotion, 0.0)
             return f"{base} Judging from the overall appearance alone, the expression reads as {emotion} ({p:.0%})."
