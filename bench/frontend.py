@@ -7,8 +7,8 @@ analysed `--repeats` times. The floor is the bare mediapipe work on the same ima
 same run: one full-range BlazeFace call per image, then one face-mesh call per detected face
 on its crop (the mesh model run on a whole group photo finds only the largest faces, so a
 per-face call is the least any pipeline must do). The ratio (front-end faces/s over floor
-faces/s) is what the front-end's
-extra work (per-face crops, both detector ranges, tiles, AUs, alignment, expression prior)
+faces/s) is what the front-end's extra work (per-face crops, both detector ranges,
+tiles, AUs, alignment, expression prior)
 costs. Prints a final line of key=value pairs; writes JSON.
 """
 
