@@ -85,8 +85,7 @@ def write_sample_images(out_dir: str | Path) -> list[Path]:
 def _analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer
     from .face.frontend import FrontEndConfig
-    from .imageio import expand_inputs, load_image
-    from .video import VideoAnalysis
+    from .imageio import expand_inputs
 
     paths = expand_inputs(args.paths)
     if not paths:
@@ -115,19 +114,14 @@ def _analyze(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"error: {result.error}", file=sys.stderr)
             if args.format == "json":
-                collected.append(
-                    result.to_dict() if isinstance(result, VideoAnalysis) else result.to_dict(landmarks=args.landmarks)
-                )
+                collected.append(result.to_dict(landmarks=args.landmarks))
             elif args.format == "jsonl":
-                row = (
-                    result.to_dict() if isinstance(result, VideoAnalysis) else result.to_dict(landmarks=args.landmarks)
-                )
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.write(json.dumps(result.to_dict(landmarks=args.landmarks), ensure_ascii=False) + "\n")
                 out.flush()
             elif not result.error:
                 out.write(_as_text(result) + "\n")
             if args.annotate and not result.error:
-                _annotate(result, args.annotate, load_image)
+                _annotate(result, args.annotate)
         if args.format == "json":
             json.dump(collected[0] if len(collected) == 1 else collected, out, indent=2, ensure_ascii=False)
             out.write("\n")
@@ -143,8 +137,10 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def _annotate(result, out_dir: str, load_image) -> None:
+def _annotate(result, out_dir: str) -> None:
+    """Draw a result onto its image (decoded again: results do not carry pixels)."""
     from .annotate import save_annotation
+    from .imageio import load_image
     from .video import VideoAnalysis, iter_frames
 
     if isinstance(result, VideoAnalysis):

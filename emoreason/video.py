@@ -66,7 +66,8 @@ class VideoAnalysis:
     def ok(self) -> bool:
         return self.error is None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, landmarks: bool = False) -> dict[str, Any]:
+        """Same signature as EmotionAnalysis.to_dict, so callers need not tell the two apart."""
         return _plain(
             {
                 "source": self.source,
@@ -75,7 +76,7 @@ class VideoAnalysis:
                 "error": self.error,
                 "summary": [t.summary() for t in self.tracks],
                 "tracks": [{"track_id": t.track_id, "series": [vars(p) for p in t.points]} for t in self.tracks],
-                "frames": [f.to_dict() for f in self.frames],
+                "frames": [f.to_dict(landmarks=landmarks) for f in self.frames],
             }
         )
 

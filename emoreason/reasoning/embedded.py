@@ -223,8 +223,7 @@ class EmbeddedBackend:
 
     def emotion_scores(self, obs: FaceObservation, labels: Sequence[str] | None = None) -> dict[str, float]:
         """Probability of each allowed emotion for one face."""
-        allowed = [x for x in (normalize_label(x) for x in labels)] if labels else list(EMOTIONS)
-        allowed = [x for x in allowed if x]
+        allowed = [e for e in map(normalize_label, labels) if e] if labels else list(EMOTIONS)
         if not allowed:
             raise ValueError(f"no known emotion in the label set {list(labels or [])}")
         use_prior = self.use_prior and bool(obs.expression_prior)
