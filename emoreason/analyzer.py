@@ -18,6 +18,7 @@ import numpy as np
 from .face.frontend import FaceFrontEnd, FrontEndConfig
 from .imageio import DEFAULT_MAX_PIXELS, InputError, is_video, load_image
 from .reasoning import get_backend
+from .reasoning.base import analyze_batch
 from .types import EmotionAnalysis
 from .video import IoUTracker, VideoAnalysis, iter_frames, video_info
 
@@ -61,37 +62,86 @@ class Analyzer:
         labels: Sequence[str] | None = None,
         started: float | None = None,
     ) -> EmotionAnalysis:
-        t0 = started or time.perf_counter()
-        t1 = time.perf_counter()
-        observations = self.frontend.observe(rgb, face_mode=face_mode)
+        return self._analyze_arrays([(rgb, source, started or time.perf_counter())], face_mode, labels)[0]
+
+    def analyze_batch(
+        self,
+        images: Sequence[str | os.PathLike | bytes | np.ndarray | Any],
+        face_mode: str | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> list[EmotionAnalysis]:
+        """Analyse several images; backends that batch (transformers) generate for all their faces together.
+
+        A bad input gives a result with `.error` set in its place; the others go on.
+        """
+        decoded: list[tuple[np.ndarray, str, float]] = []
+        results: dict[int, EmotionAnalysis] = {}
+        for i, image in enumerate(images):
+            t0 = time.perf_counter()
+            source = str(image) if isinstance(image, (str, os.PathLike)) else "<image>"
+            try:
+                decoded.append((load_image(image, max_pixels=self.max_pixels, name=source), source, t0))
+            except InputError as exc:
+                results[i] = EmotionAnalysis.failed(source, str(exc), self.backend.name)
+        analysed = iter(self._analyze_arrays(decoded, face_mode, labels))
+        return [results[i] if i in results else next(analysed) for i in range(len(images))]
+
+    def _analyze_arrays(
+        self, arrays: Sequence[tuple[np.ndarray, str, float]], face_mode: str | None, labels: Sequence[str] | None
+    ) -> list[EmotionAnalysis]:
+        """Front-end on each image, then one batched call to the backend for all their faces."""
+        items, frontend_ms = [], []
+        for rgb, _, t0 in arrays:
+            t1 = time.perf_counter()
+            items.append((self.frontend.observe(rgb, face_mode=face_mode), rgb))
+            frontend_ms.append(((t1 - t0) * 1000, (time.perf_counter() - t1) * 1000))
         t2 = time.perf_counter()
-        faces = self.backend.analyze(observations, image=rgb, labels=labels or self.labels)
-        t3 = time.perf_counter()
-        return EmotionAnalysis(
-            source=source,
-            width=int(rgb.shape[1]),
-            height=int(rgb.shape[0]),
-            faces=faces,
-            backend=self.backend.name,
-            model=self.backend.model,
-            timings={
-                "decode": round((t1 - t0) * 1000, 2),
-                "frontend": round((t2 - t1) * 1000, 2),
-                "reasoning": round((t3 - t2) * 1000, 2),
-                "total": round((t3 - t0) * 1000, 2),
-            },
-        )
+        faces_per_image = analyze_batch(self.backend, items, labels=labels or self.labels) if items else []
+        # A batched call has one duration: each image is charged its share.
+        reasoning_ms = (time.perf_counter() - t2) * 1000 / max(1, len(items))
+        out = []
+        for (rgb, source, _), faces, (decode_ms, frontend) in zip(arrays, faces_per_image, frontend_ms):
+            out.append(
+                EmotionAnalysis(
+                    source=source,
+                    width=int(rgb.shape[1]),
+                    height=int(rgb.shape[0]),
+                    faces=faces,
+                    backend=self.backend.name,
+                    model=self.backend.model,
+                    timings={
+                        "decode": round(decode_ms, 2),
+                        "frontend": round(frontend, 2),
+                        "reasoning": round(reasoning_ms, 2),
+                        "total": round(decode_ms + frontend + reasoning_ms, 2),
+                    },
+                )
+            )
+        return out
 
     def analyze_many(self, paths: Iterable[str], **kwargs: Any) -> Iterator[EmotionAnalysis | VideoAnalysis]:
-        """Analyse each path in turn; a bad input yields a result with `.error` set, and the batch goes on."""
+        """Analyse each path in turn; a bad input yields a result with `.error` set, and the batch goes on.
+
+        Consecutive images are grouped by the backend's `batch_size` (1 for the embedded engine).
+        """
+        batch_size = int(getattr(self.backend, "batch_size", 1))
+        image_kwargs = {k: v for k, v in kwargs.items() if k in ("face_mode", "labels")}
+        pending: list[str] = []
         for path in paths:
-            try:
-                if is_video(path):
+            if is_video(path):
+                yield from self.analyze_batch(pending, **image_kwargs) if pending else ()
+                pending = []
+                try:
                     yield self.analyze_video(path, **{k: v for k, v in kwargs.items() if k in ("fps", "labels")})
-                else:
-                    yield self.analyze(path, **{k: v for k, v in kwargs.items() if k in ("face_mode", "labels")})
-            except InputError as exc:
-                yield EmotionAnalysis.failed(path, str(exc), self.backend.name)
+                except InputError as exc:
+                    yield EmotionAnalysis.failed(path, str(exc), self.backend.name)
+                continue
+            pending.append(path)
+            if len(pending) >= batch_size:
+                yield from self.analyze_batch(pending, **image_kwargs)
+                pending = []
+        if pending:
+            yield from self.analyze_batch(pending, **image_kwargs)
 
     def analyze_video(
         self, path: str, fps: float = 2.0, labels: Sequence[str] | None = None, max_frames: int | None = None

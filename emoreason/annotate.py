@@ -37,7 +37,7 @@ def annotate(rgb: np.ndarray, analysis: EmotionAnalysis, max_aus: int = 8) -> Im
             r = max(1, line // 2)
             for x, y in face.landmarks[:, :2] * scale:
                 draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
-        tag = f"#{face.index} {face.emotion or '?'} {face.confidence:.0%}"
+        tag = f"#{face.index} {face.emotion or '?'} {_percent(face.confidence)}"
         draw.rectangle([x0, max(0, y0 - 18), x0 + 8 * len(tag), max(0, y0 - 18) + 18], fill=colour)
         draw.text((x0 + 2, max(0, y0 - 17)), tag, fill=(0, 0, 0), font=font)
 
@@ -51,7 +51,10 @@ def annotate(rgb: np.ndarray, analysis: EmotionAnalysis, max_aus: int = 8) -> Im
     for face in analysis.faces:
         colour = _COLOURS[face.index % len(_COLOURS)]
         d.text(
-            (x, y), f"face #{face.index}: {face.emotion or '?'} ({face.confidence:.0%})", fill=colour, font=_font(16)
+            (x, y),
+            f"face #{face.index}: {face.emotion or '?'} ({_percent(face.confidence)})",
+            fill=colour,
+            font=_font(16),
         )
         y += 24
         top = sorted(face.aus, key=lambda a: -a.intensity)[:max_aus]
@@ -73,3 +76,7 @@ def save_annotation(rgb: np.ndarray, analysis: EmotionAnalysis, out_dir: str | P
     path = out_dir / f"{stem}{suffix}.annotated.png"
     annotate(rgb, analysis).save(path)
     return path
+
+
+def _percent(p: float | None) -> str:
+    return "?" if p is None else f"{p:.0%}"

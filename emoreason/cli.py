@@ -2,7 +2,10 @@
 
 emoreason analyze PATH... [--backend embedded] [--face-mode detect|full] [--format text|json|jsonl]
                           [--out FILE] [--annotate DIR] [--labels L1,L2,...] [--fps 2]
+          [--backend transformers --model ID_OR_PATH [--adapter DIR] [--batch-size 8] ...]
+          [--backend openai --base-url URL --model NAME [--api-key KEY] ...]
 emoreason sample-images DIR     # writes real test faces (scikit-image's astronaut, a two-face composite)
+emoreason make-tiny-model OUT --family qwen2_vl|qwen2_5_vl|qwen3_vl   # offline random model for tests
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .models.tiny import FAMILIES
+from .reasoning.base import BACKENDS
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -25,7 +30,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("analyze", help="analyse images, folders, globs or videos")
     a.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, folders (recursive) or globs")
-    a.add_argument("--backend", default="embedded", help="reasoning backend (default: embedded)")
+    a.add_argument("--backend", default="embedded", choices=BACKENDS, help="reasoning backend (default: embedded)")
     a.add_argument(
         "--face-mode",
         choices=("detect", "full"),
@@ -43,6 +48,37 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in JSON output")
     a.add_argument("--fps", type=float, default=2.0, help="video sampling rate (frames per second)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    v = a.add_argument_group("VLM backends (transformers, openai)")
+    v.add_argument("--model", default=None, help="hub id or checkpoint folder (openai: the served model name)")
+    v.add_argument("--adapter", default=None, help="transformers: adapter folder saved by `emoreason train`")
+    v.add_argument("--dtype", default="auto", help="transformers: auto|bfloat16|float16|float32")
+    v.add_argument("--device", default=None, help="transformers: cpu, cuda, cuda:1 (default: cuda if available)")
+    v.add_argument("--quantization", choices=("4bit", "8bit"), default=None, help="transformers: bitsandbytes")
+    v.add_argument("--batch-size", type=int, default=8, help="faces per generate call / images per group")
+    v.add_argument("--max-new-tokens", type=int, default=384)
+    v.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    v.add_argument("--temperature", type=float, default=1.0)
+    v.add_argument("--top-p", type=float, default=1.0)
+    v.add_argument("--seed", type=int, default=None)
+    v.add_argument("--include-scene", action="store_true", help="send the whole image as well as the face crop")
+    v.add_argument(
+        "--face-tokens",
+        dest="face_tokens",
+        action="store_true",
+        default=None,
+        help="transformers: require face tokens (on by default when the adapter has a projector)",
+    )
+    v.add_argument("--no-face-tokens", dest="face_tokens", action="store_false")
+    v.add_argument("--base-url", default=None, help="openai: e.g. http://localhost:8000/v1")
+    v.add_argument("--api-key", default=None, help="openai: key (default: $OPENAI_API_KEY)")
+    v.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
+    v.add_argument("--max-retries", type=int, default=3, help="openai: retries with backoff on 429/5xx/timeouts")
+    v.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight at once")
+
+    t = sub.add_parser("make-tiny-model", help="build a tiny random Qwen-VL model offline (tests, benchmarks)")
+    t.add_argument("out_dir")
+    t.add_argument("--family", choices=FAMILIES, default="qwen2_5_vl")
+    t.add_argument("--seed", type=int, default=0)
 
     s = sub.add_parser("sample-images", help="write sample face images (from scikit-image) into a folder")
     s.add_argument("out_dir")
@@ -55,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "make-tiny-model":
+            from .models.tiny import make_tiny_model
+
+            print(make_tiny_model(args.out_dir, args.family, seed=args.seed))
+            return 0
         if args.command == "sample-images":
             for path in write_sample_images(args.out_dir):
                 print(path)
@@ -95,8 +136,7 @@ def _analyze(args: argparse.Namespace) -> int:
     config = FrontEndConfig(
         face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size, max_faces=args.max_faces
     )
-    options = {"use_prior": False} if args.no_prior else {}
-    analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, **options)
+    analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, **_backend_options(args))
 
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     progress = None
@@ -135,6 +175,42 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"emoreason: {failed} of {len(paths)} inputs failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _backend_options(args: argparse.Namespace) -> dict:
+    """The constructor arguments of the chosen backend, from the flags that apply to it."""
+    if args.backend == "embedded":
+        return {"use_prior": False} if args.no_prior else {}
+    sampling = {
+        "max_new_tokens": args.max_new_tokens,
+        "do_sample": args.sample,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "seed": args.seed,
+        "include_scene": args.include_scene,
+        "batch_size": args.batch_size,
+    }
+    if args.backend == "transformers":
+        return {
+            "model": args.model,
+            "adapter": args.adapter,
+            "dtype": args.dtype,
+            "device": args.device,
+            "quantization": args.quantization,
+            "face_tokens": args.face_tokens,
+            **sampling,
+        }
+    if not (args.base_url and args.model):
+        raise ValueError("--backend openai needs --base-url and --model")
+    return {
+        "base_url": args.base_url,
+        "model": args.model,
+        "api_key": args.api_key,
+        "timeout": args.timeout,
+        "max_retries": args.max_retries,
+        "concurrency": args.concurrency,
+        **sampling,
+    }
 
 
 def _annotate(result, out_dir: str) -> None:
@@ -176,7 +252,8 @@ def _as_text(result) -> str:
         lines.append("  no face found")
     for f in result.faces:
         aus = ", ".join(f"{a.label} {a.name} {a.intensity:.1f}" for a in f.present_aus()) or "none"
-        lines.append(f"  face #{f.index} box={tuple(round(v) for v in f.box)}: {f.emotion} ({f.confidence:.0%})")
+        confidence = "?" if f.confidence is None else f"{f.confidence:.0%}"
+        lines.append(f"  face #{f.index} box={tuple(round(v) for v in f.box)}: {f.emotion} ({confidence})")
         lines.append(f"    AUs: {aus}")
         lines.append(f"    {f.text}".replace("\n", "\n    "))
     return "\n".join(lines)

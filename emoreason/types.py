@@ -71,10 +71,11 @@ class FaceAnalysis:
     box: tuple[float, float, float, float]
     aus: list[AUActivation]
     emotion: str | None  # canonical noun (labels.EMOTIONS) or None if the answer was not a label
-    confidence: float  # probability of `emotion` (0-1); same meaning for every backend
+    confidence: float | None  # probability of `emotion` among the labels (0-1), same for every backend; None: unknown
     reasoning: str  # the <think> content
     text: str  # the raw <think>...</think><answer>...</answer> text
     emotion_scores: dict[str, float] = field(default_factory=dict)  # emotion -> probability
+    cited_aus: list[int] = field(default_factory=list)  # AUs the reasoning cites as present (parsing.find_aus)
     expression_prior: dict[str, float] | None = None
     pose: dict[str, float] | None = None
     detection_score: float = 1.0

@@ -24,7 +24,7 @@ class TrackPoint:
     time_s: float
     box: tuple[float, float, float, float]
     emotion: str | None
-    confidence: float
+    confidence: float | None
     aus: dict[int, float]  # AU code -> intensity
 
 

@@ -54,3 +54,62 @@ def fer_dev() -> Path:
     if not (FER_DEV / "labels.csv").exists():
         pytest.skip(f"{FER_DEV} not found (the shared FER2013 development subset sits beside the repo)")
     return FER_DEV
+
+
+# ----------------------------------------------------------------- tiny VLMs
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """Builds `family`'s tiny random checkpoint once per test run (offline, seconds)."""
+    from emoreason.models.tiny import make_tiny_model
+
+    built: dict[str, Path] = {}
+
+    def build(family: str = "qwen2_5_vl") -> Path:
+        if family not in built:
+            built[family] = make_tiny_model(tmp_path_factory.mktemp(f"tiny-{family}"), family)
+        return built[family]
+
+    return build
+
+
+ASTRONAUT_ANALYSIS = (
+    "<think>The cheeks are raised (AU6) and the lip corners are pulled up (AU12); "
+    "no AU4.</think>\n<answer>happiness</answer>"
+)
+
+
+def teach(backend, requests, targets, steps: int = 60, lr: float = 3e-3) -> list[float]:
+    """Teacher-force `targets` as the answers to `requests` (plain torch; loss on the answer only).
+
+    Makes a tiny random model write real-looking analyses, so tests can check the parser and
+    the confidence on text a model generated rather than on strings typed into the test.
+    """
+    import torch
+
+    model, tokenizer = backend.loaded.model, backend.loaded.tokenizer
+    batch = backend.encode(requests)
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    answers = [tokenizer(t, add_special_tokens=False)["input_ids"] + [end] for t in targets]
+    width = max(len(a) for a in answers)
+    pad = tokenizer.pad_token_id
+    # Right-pad each answer after its left-padded prompt.
+    answer_ids = torch.tensor([a + [pad] * (width - len(a)) for a in answers])
+    answer_mask = torch.tensor([[1] * len(a) + [0] * (width - len(a)) for a in answers])
+    inputs = dict(batch)
+    inputs["input_ids"] = torch.cat([batch["input_ids"], answer_ids], 1)
+    inputs["attention_mask"] = torch.cat([batch["attention_mask"], answer_mask], 1)
+    if "mm_token_type_ids" in batch:
+        inputs["mm_token_type_ids"] = torch.cat([batch["mm_token_type_ids"], torch.zeros_like(answer_ids)], 1)
+    labels = torch.full_like(inputs["input_ids"], -100)
+    labels[:, -width:] = torch.where(answer_mask.bool(), answer_ids, -100)
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = model(**inputs, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses

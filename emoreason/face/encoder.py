@@ -35,6 +35,23 @@ class FaceEncoder:
     def dim(self) -> int:
         return int(self.model.output_dim)
 
+    @property
+    def width(self) -> int:
+        """Size of one patch feature (the transformer width), what face tokens are projected from."""
+        return int(self.model.transformer.width)
+
+    @torch.inference_mode()
+    def encode_patches(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """(N, g, g, width) patch features of RGB uint8 crops (a ViT's token grid, class token dropped)."""
+        x = torch.stack([self.preprocess(Image.fromarray(c)) for c in crops]).to(self.device)
+        self.model.output_tokens = True
+        try:
+            _, tokens = self.model(x)
+        finally:
+            self.model.output_tokens = False
+        g = int(round(tokens.shape[1] ** 0.5))
+        return tokens.float().reshape(len(crops), g, g, -1)
+
     @torch.inference_mode()
     def encode(self, crops: list[np.ndarray]) -> np.ndarray:
         """(N, dim) L2-normalised embeddings of RGB uint8 crops."""

@@ -23,11 +23,36 @@ class ReasoningBackend(Protocol):
         """One FaceAnalysis per observation, in order. `labels` restricts the answer set."""
         ...
 
+    # Optional: `analyze_batch(items, labels)` for backends that batch faces across images
+    # (items = [(observations, image), ...]); see `analyze_batch` below.
+
+
+BACKENDS = ("embedded", "transformers", "openai")
+
 
 def get_backend(name: str, **options: Any) -> ReasoningBackend:
-    """Build a backend by name. Only `embedded` ships in this release of the package."""
+    """Build a backend by name; `options` are its constructor arguments."""
     if name == "embedded":
         from .embedded import EmbeddedBackend
 
         return EmbeddedBackend(**options)
-    raise ValueError(f"backend {name!r} is not available (available: embedded)")
+    if name == "transformers":
+        from .transformers_backend import TransformersBackend
+
+        return TransformersBackend(**options)
+    if name == "openai":
+        from .openai_backend import OpenAIBackend
+
+        return OpenAIBackend(**options)
+    raise ValueError(f"backend {name!r} is not available (available: {', '.join(BACKENDS)})")
+
+
+def analyze_batch(
+    backend: ReasoningBackend,
+    items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
+    labels: Sequence[str] | None = None,
+) -> list[list[FaceAnalysis]]:
+    """Analyse several images' faces: in one go when the backend batches, else one image at a time."""
+    if hasattr(backend, "analyze_batch"):
+        return backend.analyze_batch(items, labels)
+    return [backend.analyze(observations, image=image, labels=labels) for observations, image in items]

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..facs import AU_CATALOGUE, EMOTION_PROTOTYPES
 from ..labels import EMOTIONS, normalize_label
+from ..parsing import find_aus
 from ..types import AUActivation, FaceAnalysis, FaceObservation
 
 _DEFINING = frozenset(c for p in EMOTION_PROTOTYPES.values() for c in p.core)
@@ -259,6 +260,7 @@ class EmbeddedBackend:
                 reasoning=reasoning,
                 text=text,
                 emotion_scores={e: round(p, 4) for e, p in sorted(scores.items(), key=lambda kv: -kv[1])},
+                cited_aus=find_aus(reasoning)[0],
             )
             result.timings["reasoning"] = round((time.perf_counter() - t0) * 1000, 2)
             out.append(result)

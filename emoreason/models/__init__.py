@@ -1,0 +1,1 @@
+"""The vision-language models: loading checkpoints (+ adapters), face tokens, offline tiny models."""

@@ -1,0 +1,168 @@
+"""The `openai` backend: the same prompts and images, sent to any OpenAI-compatible chat endpoint.
+
+Use it for GPT-4o-class baselines or a remote vLLM server. Each face is one
+`POST {base_url}/chat/completions` (images as data URLs); up to `concurrency` requests are in
+flight at once; 429, 5xx, connection errors and timeouts are retried with exponential
+backoff (honouring `Retry-After`); other 4xx fail at once. The request asks for log-probs so
+the confidence means what it means for the other backends; a server that returns none gives
+`confidence=None`. A face whose request still fails after the retries gets a result with no
+emotion and the error as its text: the rest of the batch goes on.
+
+Plain `urllib` (no client library): the protocol is small, and the behaviour on errors is
+emoreason's to choose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ..types import FaceAnalysis, FaceObservation
+from .confidence import label_distribution
+from .prompting import to_openai_messages
+from .vlm import FaceRequest, Generation, face_requests, group_by_item, label_set, to_face_analysis
+
+RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+TOP_LOGPROBS = 20  # OpenAI's maximum
+
+
+class EndpointError(RuntimeError):
+    """A request that failed for good (after retries, or a 4xx that retrying cannot fix)."""
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        backoff: float = 1.0,
+        concurrency: int = 8,
+        max_new_tokens: int = 384,
+        do_sample: bool = False,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        include_scene: bool = False,
+        logprobs: bool = True,
+        batch_size: int | None = None,
+    ):
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"--base-url {base_url!r}: expected http(s)://host[:port]/v1")
+        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.concurrency = max(1, int(concurrency))
+        self.batch_size = int(batch_size or self.concurrency)  # images the Analyzer groups per call
+        self.include_scene = include_scene
+        self.logprobs = logprobs
+        self.body_options: dict[str, Any] = {
+            "max_tokens": int(max_new_tokens),
+            "temperature": float(temperature) if do_sample else 0.0,
+            "top_p": float(top_p) if do_sample else 1.0,
+        }
+        if seed is not None:
+            self.body_options["seed"] = int(seed)
+
+    def analyze(
+        self,
+        observations: Sequence[FaceObservation],
+        image: np.ndarray | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> list[FaceAnalysis]:
+        return self.analyze_batch([(observations, image)], labels)[0]
+
+    def analyze_batch(
+        self,
+        items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
+        labels: Sequence[str] | None = None,
+    ) -> list[list[FaceAnalysis]]:
+        requests = face_requests(items, labels, self.include_scene)
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            generations = list(pool.map(self._generate_or_error, requests))
+        results = [to_face_analysis(r, g) for r, g in zip(requests, generations)]
+        return group_by_item(requests, results, len(items))
+
+    # -------------------------------------------------------------- requests
+    def _generate_or_error(self, request: FaceRequest) -> Generation:
+        try:
+            return self.generate(request)
+        except EndpointError as exc:
+            return Generation(text=f"[error] {exc}")
+
+    def generate(self, request: FaceRequest) -> Generation:
+        t0 = time.perf_counter()
+        body = {
+            "model": self.model,
+            "messages": to_openai_messages(request.messages, request.images),
+            **self.body_options,
+        }
+        if self.logprobs:
+            body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
+        reply = self.post(body)
+        try:
+            choice = reply["choices"][0]
+            text = choice["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise EndpointError(f"{self.url}: reply has no choices[0].message.content") from None
+        probs = None
+        content = (choice.get("logprobs") or {}).get("content") or []
+        if content:
+            tokens = [c.get("token", "") for c in content]
+            tops = [{t["token"]: t["logprob"] for t in c.get("top_logprobs") or []} for c in content]
+            probs = label_distribution(tokens, tops, "".join(tokens), label_set(request.labels))
+        return Generation(
+            text=text, label_probs=probs, timings={"generate": round((time.perf_counter() - t0) * 1000, 2)}
+        )
+
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST JSON with retries; returns the decoded reply or raises EndpointError (one line)."""
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            wait = self.backoff * (2**attempt) * (0.5 + random.random() / 2)
+            try:
+                req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                    return json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                detail = _error_detail(exc)
+                last = f"HTTP {exc.code}: {detail}"
+                if exc.code not in RETRY_STATUS:
+                    raise EndpointError(f"{self.url}: {last}") from None
+                retry_after = exc.headers.get("Retry-After") if exc.headers else None
+                if retry_after and retry_after.replace(".", "", 1).isdigit():
+                    wait = min(float(retry_after), 60.0)
+            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as exc:
+                last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+            if attempt < self.max_retries:
+                time.sleep(wait)
+        raise EndpointError(f"{self.url}: failed after {self.max_retries + 1} attempts ({last})")
+
+
+def _error_detail(exc: urllib.error.HTTPError) -> str:
+    try:
+        payload = json.loads(exc.read() or b"{}")
+        error = payload.get("error", payload)
+        return str(error.get("message", error) if isinstance(error, dict) else error)[:200]
+    except (ValueError, AttributeError):
+        return exc.reason or "error"

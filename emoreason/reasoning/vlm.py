@@ -1,0 +1,82 @@
+"""What every VLM backend (transformers, openai, vllm) shares: requests per face, results per face.
+
+A backend turns each face of each image into one `FaceRequest` (its conversation and pixels),
+generates text for all of them in batches however it likes, and hands each `Generation` back
+here to become a `FaceAnalysis`: the output parser reads emotion and cited AUs, and the
+confidence comes from the answer-token probabilities (reasoning/confidence.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..labels import EMOTIONS
+from ..parsing import parse_output
+from ..types import FaceAnalysis, FaceObservation
+from .prompting import PromptImages, build_messages
+
+
+@dataclass
+class FaceRequest:
+    item: int  # which image of the batch
+    observation: FaceObservation
+    messages: list[dict[str, Any]]
+    images: PromptImages
+    labels: list[str] | None
+
+
+@dataclass
+class Generation:
+    text: str
+    label_probs: dict[str, float] | None = None  # over the label set, at the answer's first token
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def face_requests(
+    items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
+    labels: Sequence[str] | None = None,
+    include_scene: bool = False,
+    face_tokens: bool = False,
+) -> list[FaceRequest]:
+    """One request per face of every (observations, image) item, in order."""
+    requests = []
+    for i, (observations, image) in enumerate(items):
+        for obs in observations:
+            scene = image if include_scene else None
+            messages, images = build_messages(obs, len(observations), labels, scene=scene, face_tokens=face_tokens)
+            requests.append(FaceRequest(i, obs, messages, images, list(labels) if labels else None))
+    return requests
+
+
+def to_face_analysis(request: FaceRequest, generation: Generation) -> FaceAnalysis:
+    """Parse one generation into the shared result type."""
+    parsed = parse_output(generation.text, request.labels)
+    scores = generation.label_probs or {}
+    emotion = parsed.emotion
+    confidence = scores.get(emotion) if emotion is not None and scores else None
+    result = FaceAnalysis.from_observation(
+        request.observation,
+        emotion=emotion,
+        confidence=None if confidence is None else round(confidence, 4),
+        reasoning=parsed.think if parsed.think is not None else generation.text.strip(),
+        text=generation.text,
+        emotion_scores={e: round(p, 4) for e, p in sorted(scores.items(), key=lambda kv: -kv[1])},
+        cited_aus=parsed.aus,
+    )
+    result.timings.update(generation.timings)
+    return result
+
+
+def group_by_item(requests: Sequence[FaceRequest], results: Sequence[FaceAnalysis], n_items: int) -> list[list]:
+    out: list[list[FaceAnalysis]] = [[] for _ in range(n_items)]
+    for request, result in zip(requests, results):
+        out[request.item].append(result)
+    return out
+
+
+def label_set(labels: Sequence[str] | None) -> list[str]:
+    return list(labels) if labels else list(EMOTIONS)
