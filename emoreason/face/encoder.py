@@ -40,7 +40,7 @@ class FaceEncoder:
         """Size of one patch feature (the transformer width), what face tokens are projected from."""
         return int(self.model.transformer.width)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: the features feed a projector that is trained
     def encode_patches(self, crops: list[np.ndarray]) -> torch.Tensor:
         """(N, g, g, width) patch features of RGB uint8 crops (a ViT's token grid, class token dropped)."""
         x = torch.stack([self.preprocess(Image.fromarray(c)) for c in crops]).to(self.device)

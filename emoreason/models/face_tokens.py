@@ -150,7 +150,7 @@ class FaceFeatureExtractor:
     def dim(self) -> int:
         return self.encoder.width
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: training backpropagates into the projector from these
     def __call__(self, crops: list[np.ndarray]) -> torch.Tensor:
         patches = self.encoder.encode_patches(crops)  # (F, g, g, D)
         return pool_to_layout(patches, self.layout)
