@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend clean
+.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends tiny-model clean
 
 setup: $(VENV)/.installed
 
@@ -35,13 +35,21 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check emoreason tests bench scripts
 
-bench: bench-accuracy bench-frontend
+bench: bench-accuracy bench-frontend bench-backends
 
 bench-accuracy: setup
 	$(PY) bench/accuracy.py --data ../shared/data/fer2013-dev --out out/bench/accuracy.json
 
 bench-frontend: setup
 	$(PY) bench/frontend.py --out out/bench/frontend.json
+
+bench-backends: setup
+	$(PY) bench/backends.py --out out/bench/backends.json
+
+# An offline random Qwen2.5-VL for trying the transformers backend without a hub download.
+tiny-model: setup
+	$(PIP) install -q --no-deps .
+	$(VENV)/bin/emoreason make-tiny-model out/tiny-qwen2_5_vl --family qwen2_5_vl
 
 clean:
 	rm -rf out .pytest_cache build dist *.egg-info

@@ -187,3 +187,19 @@ def test_4bit_load_on_cpu(tiny_model_dir, astronaut):
         observations = a.frontend.observe(astronaut)
     faces = TransformersBackend(loaded=loaded, max_new_tokens=4).analyze(observations, astronaut)
     assert len(faces) == 1 and faces[0].text
+
+
+def test_cli_transformers_backend(tiny_model_dir, tmp_path):
+    from emoreason.cli import write_sample_images
+
+    images = write_sample_images(tmp_path / "in")
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoreason", "analyze", *map(str, images), "--backend", "transformers",
+         "--model", str(tiny_model_dir("qwen2_vl")), "--max-new-tokens", "6", "--batch-size", "4",
+         "--format", "jsonl", "--quiet"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [len(r["faces"]) for r in rows] == [1, 2]
+    assert all(r["backend"] == "transformers" and r["model"] == str(tiny_model_dir("qwen2_vl")) for r in rows)

@@ -1,0 +1,142 @@
+"""The openai backend against a live OpenAI-compatible server (a tiny Qwen-VL behind HTTP on loopback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from emoreason import Analyzer
+from emoreason.models.loading import load_model
+from emoreason.parsing import parse_output
+from emoreason.reasoning.openai_backend import EndpointError, OpenAIBackend
+from emoreason.reasoning.vlm import face_requests
+
+from .conftest import ASTRONAUT_ANALYSIS, teach
+from .openai_server import TinyChatServer
+
+KEY = "sk-test-key"
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir, astronaut):
+    """The server's model is taught the astronaut analysis, so its answers are parseable."""
+    from emoreason.reasoning.transformers_backend import TransformersBackend
+
+    loaded = load_model(tiny_model_dir("qwen2_5_vl"))
+    backend = TransformersBackend(loaded=loaded)
+    with Analyzer(backend="embedded") as a:
+        observations = a.frontend.observe(astronaut)
+    teach(backend, face_requests([(observations, astronaut)]), [ASTRONAUT_ANALYSIS])
+    with TinyChatServer(loaded, api_key=KEY) as running:
+        yield running
+
+
+@pytest.fixture
+def fresh(server):
+    deadline = time.monotonic() + 10
+    while server.in_flight and time.monotonic() < deadline:  # requests a timed-out test left behind
+        time.sleep(0.05)
+    server.fail_next.clear()
+    server.delay_s = 0.0
+    server.max_in_flight = 0
+    server.requests.clear()
+    return server
+
+
+def _analyzer(server, **options):
+    opts = dict(base_url=server.base_url, model="tiny", api_key=KEY, max_new_tokens=60, backoff=0.01)
+    opts.update(options)
+    return Analyzer(backend="openai", **opts)
+
+
+def test_same_prompt_and_images_reach_the_server(fresh, astronaut):
+    with _analyzer(fresh) as analyzer:
+        face = analyzer.analyze(astronaut).faces[0]
+    body = fresh.requests[-1]
+    assert body["model"] == "tiny" and body["temperature"] == 0.0 and body["logprobs"] is True
+    system, user = body["messages"]
+    assert system["role"] == "system" and "FACS coder" in system["content"]
+    assert user["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert "The AU detector measured" in user["content"][-1]["text"]
+    # the real model's answer, parsed, with a confidence from the server's log-probs
+    assert face.text == ASTRONAUT_ANALYSIS and face.emotion == "happiness" and face.cited_aus == [6, 12]
+    assert parse_output(face.text).format_valid
+    assert face.confidence is not None and face.confidence > 0.5
+
+
+def test_server_without_logprobs_gives_unknown_confidence(fresh, astronaut):
+    with _analyzer(fresh, logprobs=False) as analyzer:
+        face = analyzer.analyze(astronaut).faces[0]
+    assert face.emotion == "happiness" and face.confidence is None and face.emotion_scores == {}
+
+
+def test_retries_with_backoff_on_429_and_5xx(fresh, astronaut):
+    fresh.fail_next[:] = [503, 429, 502]
+    with _analyzer(fresh, max_retries=3) as analyzer:
+        face = analyzer.analyze(astronaut).faces[0]
+    assert face.emotion == "happiness" and len(fresh.requests) == 4
+
+
+def test_gives_up_after_the_retries_and_the_batch_goes_on(fresh, astronaut, two_faces):
+    fresh.fail_next[:] = [503, 503]
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, max_retries=1, backoff=0.01, concurrency=1)
+    with Analyzer(backend="embedded") as a:
+        items = [(a.frontend.observe(img), img) for img in (astronaut, two_faces)]
+    results = backend.analyze_batch(items)
+    first = results[0][0]
+    assert first.emotion is None and first.text.startswith("[error]") and "failed after 2 attempts" in first.text
+    assert [f.emotion for f in results[1]] and all(f.text for f in results[1])  # the other faces were served
+
+
+def test_client_errors_are_not_retried(fresh):
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key="wrong", max_retries=3, backoff=0.01)
+    with pytest.raises(EndpointError, match="HTTP 401: invalid api key"):
+        backend.post({"model": "tiny", "messages": []})
+    assert len(fresh.requests) == 1
+
+
+def test_timeout_is_retried_then_reported(fresh):
+    fresh.delay_s = 1.0
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, timeout=0.2, max_retries=1, backoff=0.01)
+    with pytest.raises(EndpointError, match="failed after 2 attempts"):
+        backend.post({"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+
+
+def test_concurrency_limit(fresh, two_faces):
+    fresh.delay_s = 0.2
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, concurrency=2, max_new_tokens=4, backoff=0.01)
+    with Analyzer(backend="embedded") as a:
+        items = [(a.frontend.observe(two_faces), two_faces)] * 3  # six faces
+    results = backend.analyze_batch(items)
+    assert sum(len(r) for r in results) == 6
+    assert fresh.max_in_flight == 2
+
+
+def test_cli_openai_backend(fresh, tmp_path):
+    from emoreason.cli import write_sample_images
+
+    image = write_sample_images(tmp_path)[0]
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoreason", "analyze", str(image), "--backend", "openai",
+         "--base-url", fresh.base_url, "--model", "tiny", "--api-key", KEY, "--max-new-tokens", "60",
+         "--format", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert '"emotion": "happiness"' in proc.stdout and '"backend": "openai"' in proc.stdout
+
+
+def test_openai_backend_needs_url_and_model(tmp_path):
+    from emoreason.cli import write_sample_images
+
+    image = write_sample_images(tmp_path)[0]
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoreason", "analyze", str(image), "--backend", "openai"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == "emoreason: error: --backend openai needs --base-url and --model"
