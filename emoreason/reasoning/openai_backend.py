@@ -29,7 +29,7 @@ import numpy as np
 from ..types import FaceAnalysis, FaceObservation
 from .confidence import label_distribution
 from .prompting import to_openai_messages
-from .vlm import FaceRequest, Generation, face_requests, group_by_item, label_set, to_face_analysis
+from .vlm import FaceRequest, Generation, VLMBackend, face_requests, group_by_item, label_set, to_face_analysis
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 TOP_LOGPROBS = 20  # OpenAI's maximum
@@ -39,7 +39,7 @@ class EndpointError(RuntimeError):
     """A request that failed for good (after retries, or a 4xx that retrying cannot fix)."""
 
 
-class OpenAIBackend:
+class OpenAIBackend(VLMBackend):
     name = "openai"
 
     def __init__(
@@ -79,14 +79,6 @@ class OpenAIBackend:
         }
         if seed is not None:
             self.body_options["seed"] = int(seed)
-
-    def analyze(
-        self,
-        observations: Sequence[FaceObservation],
-        image: np.ndarray | None = None,
-        labels: Sequence[str] | None = None,
-    ) -> list[FaceAnalysis]:
-        return self.analyze_batch([(observations, image)], labels)[0]
 
     def analyze_batch(
         self,

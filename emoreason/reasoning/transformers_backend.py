@@ -16,12 +16,12 @@ import numpy as np
 
 from ..types import FaceAnalysis, FaceObservation
 from .confidence import label_distribution
-from .vlm import FaceRequest, Generation, face_requests, group_by_item, label_set, to_face_analysis
+from .vlm import FaceRequest, Generation, VLMBackend, face_requests, group_by_item, label_set, to_face_analysis
 
 TOP_K = 20  # log-probs kept per step (what OpenAI's API offers at most, so both backends see the same)
 
 
-class TransformersBackend:
+class TransformersBackend(VLMBackend):
     name = "transformers"
 
     def __init__(
@@ -73,14 +73,6 @@ class TransformersBackend:
             )
 
     # ------------------------------------------------------------------ API
-    def analyze(
-        self,
-        observations: Sequence[FaceObservation],
-        image: np.ndarray | None = None,
-        labels: Sequence[str] | None = None,
-    ) -> list[FaceAnalysis]:
-        return self.analyze_batch([(observations, image)], labels)[0]
-
     def analyze_batch(
         self,
         items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],

@@ -8,6 +8,7 @@ confidence comes from the answer-token probabilities (reasoning/confidence.py).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,29 @@ def group_by_item(requests: Sequence[FaceRequest], results: Sequence[FaceAnalysi
     for request, result in zip(requests, results):
         out[request.item].append(result)
     return out
+
+
+class VLMBackend(ABC):
+    """Base of the VLM backends: they batch, so analysing one image is a batch of one."""
+
+    name: str
+    model: str | None
+
+    def analyze(
+        self,
+        observations: Sequence[FaceObservation],
+        image: np.ndarray | None = None,
+        labels: Sequence[str] | None = None,
+    ) -> list[FaceAnalysis]:
+        return self.analyze_batch([(observations, image)], labels)[0]
+
+    @abstractmethod
+    def analyze_batch(
+        self,
+        items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
+        labels: Sequence[str] | None = None,
+    ) -> list[list[FaceAnalysis]]:
+        """One list of FaceAnalysis per (observations, image) item; each backend generates its own way."""
 
 
 def label_set(labels: Sequence[str] | None) -> list[str]:
