@@ -9,7 +9,6 @@ import torch
 
 from emoreason.models.face_tokens import (
     FaceFeatureExtractor,
-    FaceProjector,
     FaceTokenLayout,
     ProjectorConfig,
     attach_face_tokens,
@@ -37,7 +36,12 @@ def extractor():
 
 def _projector(extractor, hidden=128, seed=0):
     torch.manual_seed(seed)
-    return FaceProjector(ProjectorConfig(extractor.dim, hidden, 16, ENCODER)).eval()
+    return extractor.new_projector(hidden).eval()
+
+
+def test_new_projector_records_its_encoder(extractor):
+    config = extractor.new_projector(128).config
+    assert config == ProjectorConfig(in_dim=768, out_dim=128, num_tokens=16, encoder=ENCODER, encoder_pretrained=None)
 
 
 def _crop(seed=0):

@@ -174,13 +174,14 @@ def test_bad_adapter_and_model_paths_are_one_line_errors(tiny_model_dir, tmp_pat
         load_model(tmp_path / "missing-model")
 
 
-def test_4bit_load_on_cpu(tiny_model_dir, astronaut):
+@pytest.mark.parametrize("bits", ["4bit", "8bit"])
+def test_quantized_load_on_cpu(tiny_model_dir, astronaut, bits):
     pytest.importorskip("bitsandbytes")
     import bitsandbytes as bnb
 
-    loaded = load_model(tiny_model_dir("qwen2_5_vl"), quantization="4bit", device="cpu")
-    linear4 = [m for m in loaded.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
-    assert linear4, "no 4-bit layers after loading with quantization=4bit"
+    loaded = load_model(tiny_model_dir("qwen2_5_vl"), quantization=bits, device="cpu")
+    layer = bnb.nn.Linear4bit if bits == "4bit" else bnb.nn.Linear8bitLt
+    assert any(isinstance(m, layer) for m in loaded.model.modules()), f"no {bits} layers after loading"
     from emoreason.reasoning.transformers_backend import TransformersBackend
 
     with Analyzer(backend="embedded") as a:

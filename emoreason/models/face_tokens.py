@@ -150,6 +150,17 @@ class FaceFeatureExtractor:
     def dim(self) -> int:
         return self.encoder.width
 
+    def new_projector(self, hidden_size: int) -> FaceProjector:
+        """A freshly initialised projector from this encoder's features to `hidden_size` (to be trained)."""
+        config = ProjectorConfig(
+            in_dim=self.dim,
+            out_dim=hidden_size,
+            num_tokens=self.layout.num_tokens,
+            encoder=self.encoder.architecture,
+            encoder_pretrained=self.encoder.pretrained,
+        )
+        return FaceProjector(config)
+
     @torch.no_grad()  # not inference_mode: training backpropagates into the projector from these
     def __call__(self, crops: list[np.ndarray]) -> torch.Tensor:
         patches = self.encoder.encode_patches(crops)  # (F, g, g, D)

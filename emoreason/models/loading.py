@@ -92,7 +92,8 @@ def load_model(
     try:
         config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except OSError as exc:
-        raise ValueError(f"{name}: not a local checkpoint folder and not reachable on the hub ({exc})") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{name}: not a local checkpoint folder and not reachable on the hub ({reason})") from None
     if config.model_type not in SUPPORTED_FAMILIES:
         raise ValueError(f"{name}: model type {config.model_type!r} is not a Qwen-VL family ({SUPPORTED_FAMILIES})")
 
