@@ -150,6 +150,10 @@ _CONCLUDERS = (
     "This combination ({aus}) is characteristic of {emotion}; {rationale}.",
     "Taken together, {aus} indicate {emotion} because {rationale}.",
 )
+_SINGLE_CONCLUDERS = (  # one cited AU: "together" would read wrongly
+    "{aus} alone points to {emotion}, since {rationale}.",
+    "Here {aus} is the cue for {emotion}: {rationale}.",
+)
 _RULE_OUTS = ("{alt} is less likely because {why}.", "it is not {alt}: {why}.", "{alt} can be ruled out since {why}.")
 _NEUTRAL_CONCLUDERS = (
     "With no emotion-defining movement, the face is at rest: neutral.",
@@ -319,8 +323,9 @@ class EmbeddedBackend:
             cited = [c for c in proto.core + proto.supporting if c in present_codes]
             if cited:
                 aus_text = _join([f"AU{c}" for c in cited])
+                templates = _CONCLUDERS if len(cited) > 1 else _SINGLE_CONCLUDERS
                 sentences.append(
-                    rng.choice(_CONCLUDERS).format(aus=aus_text, emotion=emotion, rationale=proto.rationale)
+                    rng.choice(templates).format(aus=aus_text, emotion=emotion, rationale=proto.rationale)
                 )
             else:
                 missing = _join([f"no AU{c}" for c in proto.core[:2]])  # none of them is present here
