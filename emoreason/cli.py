@@ -6,6 +6,9 @@ emoreason analyze PATH... [--backend embedded] [--face-mode detect|full] [--form
           [--backend openai --base-url URL --model NAME [--api-key KEY] ...]
 emoreason sample-images DIR     # writes real test faces (scikit-image's astronaut, a two-face composite)
 emoreason make-tiny-model OUT --family qwen2_vl|qwen2_5_vl|qwen3_vl   # offline random model for tests
+emoreason data convert SOURCE --out train.jsonl   # folder-per-class, CSV or FEA-20K JSONL -> records
+emoreason data validate train.jsonl               # every problem at once (missing images, labels, AU codes)
+emoreason data synth SOURCE --out sft.jsonl       # write the missing reasoning, agreeing with the labels
 """
 
 from __future__ import annotations
@@ -80,6 +83,29 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--family", choices=FAMILIES, default="qwen2_5_vl")
     t.add_argument("--seed", type=int, default=0)
 
+    d = sub.add_parser("data", help="training data: convert, validate, synthesise reasoning")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    for name, text in (
+        ("convert", "folder-per-class, CSV or FEA-20K JSONL -> FEA-20K JSONL records"),
+        ("validate", "report every problem in a data source at once (exit 1 if any)"),
+        ("synth", "write `description` (think/answer) for labelled records that have none"),
+    ):
+        dp = dsub.add_parser(name, help=text)
+        dp.add_argument("source", help="a class-folder tree, a .csv or a .jsonl")
+        dp.add_argument("--kind", choices=("auto", "folders", "csv", "jsonl"), default="auto")
+        dp.add_argument("--dataset", default="", help="dataset name written into the records")
+        if name != "validate":
+            dp.add_argument("--out", required=True, help="output .jsonl")
+        if name == "synth":
+            dp.add_argument(
+                "--face-mode",
+                choices=("detect", "full"),
+                default="full",
+                help="full (default): the images are face crops; detect: find the largest face",
+            )
+            dp.add_argument("--overwrite", action="store_true", help="rewrite existing descriptions too")
+            dp.add_argument("--rejected", default=None, help="write the rejected records and reasons here (.jsonl)")
+
     s = sub.add_parser("sample-images", help="write sample face images (from scikit-image) into a folder")
     s.add_argument("out_dir")
     return parser
@@ -91,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "data":
+            return _data(args)
         if args.command == "make-tiny-model":
             from .models.tiny import make_tiny_model
 
@@ -174,6 +202,50 @@ def _analyze(args: argparse.Namespace) -> int:
     if failed:
         print(f"emoreason: {failed} of {len(paths)} inputs failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .data.converters import convert
+    from .data.records import write_jsonl
+
+    records, errors = convert(args.source, args.kind, args.dataset)
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if args.data_command == "validate":
+        labelled = sum(r.emotion is not None for r in records)
+        explained = sum(bool(r.description) for r in records)
+        with_aus = sum(bool(r.aus) for r in records)
+        print(f"{args.source}: {len(records)} usable records ({labelled} labelled, {with_aus} with AUs, "
+              f"{explained} with a description), {len(errors)} problems")  # fmt: skip
+        return 1 if errors else 0
+    if args.data_command == "convert":
+        print(write_jsonl(records, args.out))
+        print(f"{len(records)} records written, {len(errors)} problems", file=sys.stderr)
+        return 1 if errors else 0
+    from tqdm import tqdm
+
+    from .data.synth import Synthesizer
+
+    synth = Synthesizer(face_mode=args.face_mode)
+    kept, rejected = [], []
+    try:
+        for result in tqdm(synth.run(records, overwrite=args.overwrite), total=len(records), file=sys.stderr):
+            (kept if result.accepted else rejected).append(result)
+    finally:
+        synth.close()
+    write_jsonl([r.record for r in kept], args.out)
+    if args.rejected:
+        Path(args.rejected).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.rejected, "w", encoding="utf-8") as f:
+            for r in rejected:
+                f.write(json.dumps({**r.record.to_json(), "reason": r.reason}, ensure_ascii=False) + "\n")
+    print(f"{args.out}: {len(kept)} records with a description; {len(rejected)} rejected", file=sys.stderr)
+    reasons: dict[str, int] = {}
+    for r in rejected:
+        reasons[r.category] = reasons.get(r.category, 0) + 1
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  rejected {count}: {reason}", file=sys.stderr)
     return 0
 
 
