@@ -78,7 +78,7 @@ ASTRONAUT_ANALYSIS = (
 )
 
 
-def teach(backend, requests, targets, steps: int = 60, lr: float = 3e-3) -> list[float]:
+def teach(backend, requests, targets, max_steps: int = 300, lr: float = 2e-3, until: float = 0.02) -> list[float]:
     """Teacher-force `targets` as the answers to `requests` (plain torch; loss on the answer only).
 
     Makes a tiny random model write real-looking analyses, so tests can check the parser and
@@ -105,11 +105,13 @@ def teach(backend, requests, targets, steps: int = 60, lr: float = 3e-3) -> list
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
-    for _ in range(steps):
+    for _ in range(max_steps):  # until the answer is learnt (how many steps depends on the random init)
         loss = model(**inputs, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+        if losses[-1] < until:
+            break
     model.eval()
     return losses

@@ -29,7 +29,8 @@ def server(tiny_model_dir, astronaut):
     backend = TransformersBackend(loaded=loaded)
     with Analyzer(backend="embedded") as a:
         observations = a.frontend.observe(astronaut)
-    teach(backend, face_requests([(observations, astronaut)]), [ASTRONAUT_ANALYSIS])
+    losses = teach(backend, face_requests([(observations, astronaut)]), [ASTRONAUT_ANALYSIS])
+    assert losses[-1] < 0.05, f"the tiny model did not learn the analysis (loss {losses[-1]:.3f})"
     with TinyChatServer(loaded, api_key=KEY) as running:
         yield running
 

@@ -89,7 +89,7 @@ SMALL_LABEL_SET = ["happiness", "sadness", "neutral"]
 
 @pytest.fixture(scope="module")
 def taught(tiny_model_dir, astronaut):
-    """A tiny model taught (60 steps) to write one real-looking analysis of the astronaut.
+    """A tiny model taught (until its loss is ~0) to write one real-looking analysis of the astronaut.
 
     Taught on two prompts: without a label set, and with the set happiness/sadness/neutral.
     """
@@ -97,7 +97,7 @@ def taught(tiny_model_dir, astronaut):
     items = [(analyzer.frontend.observe(astronaut), astronaut)]
     requests = face_requests(items) + face_requests(items, labels=SMALL_LABEL_SET)
     losses = teach(analyzer.backend, requests, [ASTRONAUT_ANALYSIS] * 2)
-    assert losses[-1] < 0.3 * losses[0]
+    assert losses[-1] < 0.05, f"the tiny model did not learn the analysis (loss {losses[-1]:.3f})"
     yield analyzer
     analyzer.close()
 
