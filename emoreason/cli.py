@@ -9,6 +9,7 @@ emoreason make-tiny-model OUT --family qwen2_vl|qwen2_5_vl|qwen3_vl   # offline 
 emoreason data convert SOURCE --out train.jsonl   # folder-per-class, CSV or FEA-20K JSONL -> records
 emoreason data validate train.jsonl               # every problem at once (missing images, labels, AU codes)
 emoreason data synth SOURCE --out sft.jsonl       # write the missing reasoning, agreeing with the labels
+emoreason train sft|grpo --config training/recipes/<model>/<stage>.yaml [key=value ...]
 """
 
 from __future__ import annotations
@@ -106,6 +107,15 @@ def _build_parser() -> argparse.ArgumentParser:
             dp.add_argument("--overwrite", action="store_true", help="rewrite existing descriptions too")
             dp.add_argument("--rejected", default=None, help="write the rejected records and reasons here (.jsonl)")
 
+    tr = sub.add_parser(
+        "train",
+        help="LoRA training: sft, then grpo (trl)",
+        usage="emoreason train {sft,grpo} --config RECIPE [KEY=VALUE ...]",
+    )
+    tr.add_argument("stage", choices=("sft", "grpo"))
+    tr.add_argument("--config", required=True, help="recipe YAML, e.g. training/recipes/tiny/sft.yaml")
+    # Recipe overrides (KEY=VALUE, e.g. trainer.max_steps=10 lora.r=16) are the remaining arguments: see main().
+
     s = sub.add_parser("sample-images", help="write sample face images (from scikit-image) into a folder")
     s.add_argument("out_dir")
     return parser
@@ -113,10 +123,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # small models: measured 10-30x faster than 2 threads
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and (args.command != "train" or any("=" not in x or x.startswith("-") for x in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     try:
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "train":
+            return _train(args)
         if args.command == "data":
             return _data(args)
         if args.command == "make-tiny-model":
@@ -202,6 +218,22 @@ def _analyze(args: argparse.Namespace) -> int:
     if failed:
         print(f"emoreason: {failed} of {len(paths)} inputs failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training.config import load_recipe
+
+    recipe = load_recipe(args.config, [*args.overrides, f"stage={args.stage}"])
+    if args.stage == "sft":
+        from .training.sft import run_sft
+
+        adapter = run_sft(recipe)
+    else:
+        from .training.grpo import run_grpo
+
+        adapter = run_grpo(recipe)
+    print(f"adapter: {adapter}")
     return 0
 
 

@@ -89,22 +89,16 @@ class TransformersBackend(VLMBackend):
     # ------------------------------------------------------------ generation
     def encode(self, requests: Sequence[FaceRequest]) -> Any:
         """Tokenised, padded model inputs for a list of conversations (face tokens included when on)."""
-        from ..models.face_tokens import face_token_inputs, restore_placeholders
+        from ..models.inputs import encode_prompts
 
-        processor = self.loaded.processor
-        texts = [
-            processor.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in requests
-        ]
-        if self.projector is not None:
-            texts = [self.projector.config.layout.mark(t) for t in texts]
-        images = [img for r in requests for img in r.images.images]
-        batch = processor(text=texts, images=images or None, return_tensors="pt", padding=True)
-        if self.projector is not None:
-            restore_placeholders(batch, processor.tokenizer)
-            crops = [r.observation.aligned_crop for r in requests]
-            if any(c is None for c in crops):
-                raise ValueError("face tokens need the aligned crop of every face")
-            batch.update(face_token_inputs(self.features(crops), self.projector.config.layout))
+        batch = encode_prompts(
+            self.loaded.processor,
+            [r.messages for r in requests],
+            [r.images.images for r in requests],
+            face_crops=[r.observation.aligned_crop for r in requests],
+            projector=self.projector,
+            features=self.features,
+        )
         return batch.to(self.loaded.device)
 
     def generate(self, requests: Sequence[FaceRequest]) -> list[Generation]:

@@ -1,0 +1,1 @@
+"""Training: records -> prepared examples -> SFT (trl SFTTrainer) -> GRPO (trl GRPOTrainer); LoRA + face projector."""

@@ -1,0 +1,95 @@
+"""Training recipes: YAML per model x stage (`training/recipes/<model>/<stage>.yaml`), overridable from the CLI.
+
+A recipe has emoreason's own settings (model, data, LoRA, face tokens, rewards) and a
+`trainer:` section passed as-is to trl's `SFTConfig` / `GRPOConfig` (any of their fields:
+learning_rate, max_steps, per_device_train_batch_size, save_steps, report_to, ...).
+Overrides are `dotted.key=value` with YAML values: `trainer.max_steps=10 lora.r=16`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16  # rank of the LoRA update
+    alpha: int = 32  # scaling numerator (scale = alpha / r)
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    modules_to_save: list[str] | None = None  # trained in full and saved with the adapter (e.g. lm_head)
+
+
+@dataclass
+class FaceTokenSettings:
+    enabled: bool = False
+    num_tokens: int = 16  # K tokens per face (a x b grid)
+    encoder: str = "ViT-B-16"  # open_clip architecture of the (frozen) face encoder
+    pretrained: str | None = None  # open_clip tag or checkpoint path; None = random (tests only)
+
+
+@dataclass
+class Recipe:
+    model: str  # hub id or folder of the base VLM
+    train_file: str  # records (FEA-20K JSONL, CSV or class folders)
+    stage: str = "sft"  # sft | grpo
+    adapter: str | None = None  # start from this adapter (GRPO starts from the SFT adapter)
+    make_tiny_model: str | None = None  # build a tiny offline model of this family at `model` if missing
+    face_mode: str = "full"  # full: training images are face crops; detect: find the largest face
+    labels: list[str] | None = None  # label set written into the prompt (None: all 8)
+    dtype: str = "auto"
+    quantization: str | None = None  # 4bit -> QLoRA
+    gradient_checkpointing: bool = False
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    face_tokens: FaceTokenSettings = field(default_factory=FaceTokenSettings)
+    rewards: dict[str, float] = field(default_factory=lambda: {"format": 0.5, "emotion": 1.0, "au": 1.0,
+                                                               "consistency": 0.5})  # fmt: skip
+    trainer: dict[str, Any] = field(default_factory=dict)  # trl SFTConfig / GRPOConfig fields
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.trainer.get("output_dir", f"out/runs/{self.stage}"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read a recipe YAML and apply `dotted.key=value` overrides. Unknown keys are one-line errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: recipe not found (see training/recipes/)")
+    data = yaml.safe_load(path.read_text()) or {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r}: expected key=value (e.g. trainer.max_steps=10)")
+        node = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return _build(Recipe, data, str(path))
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"{where}: unknown recipe key(s) {sorted(unknown)}; known: {sorted(known)}")
+    kwargs = dict(data)
+    for name, sub in (("lora", LoraSettings), ("face_tokens", FaceTokenSettings)):
+        if isinstance(kwargs.get(name), dict):
+            kwargs[name] = _build(sub, kwargs[name], f"{where}: {name}")
+    missing = [
+        f.name
+        for f in known.values()
+        if f.name not in kwargs and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise ValueError(f"{where}: missing recipe key(s) {missing}")
+    return cls(**kwargs)

@@ -1,0 +1,90 @@
+"""Training records -> model-ready examples with the *same* prompt the model sees at inference.
+
+For each record the face front-end runs once on its image (largest face; `face_mode="full"`
+for pre-cropped benchmark faces): the aligned crop is written to `cache_dir/crops/` and the
+conversation is rendered from the observation by `reasoning/prompting.py`, exactly as the
+transformers backend does. So a model trained here is prompted the same way by `analyze`,
+the gateway and evaluation. The result is a `datasets.Dataset` with columns
+
+    id, image (the crop, decoded as PIL), prompt (system + user messages), completion
+    (the record's description, "" if none), emotion, aus
+
+which both trainers use: SFT with emoreason's collator, GRPO through trl's own VLM path
+(the `emotion` and `aus` columns reach the reward functions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from ..data.records import RecordError, TrainingRecord
+from ..face.frontend import FaceFrontEnd, FrontEndConfig
+from ..imageio import InputError, load_image
+from ..reasoning.prompting import build_messages
+
+
+def prepare_examples(
+    records: Sequence[TrainingRecord],
+    cache_dir: str | Path,
+    face_mode: str = "full",
+    labels: Sequence[str] | None = None,
+    face_tokens: bool = False,
+    require_description: bool = False,
+):
+    """(dataset, errors). Records whose image cannot be read or shows no face are reported, not fatal."""
+    from datasets import Dataset
+    from datasets import Image as ImageFeature
+
+    cache = Path(cache_dir)
+    (cache / "crops").mkdir(parents=True, exist_ok=True)
+    frontend = FaceFrontEnd(FrontEndConfig(face_mode=face_mode))
+    rows, errors = [], []
+    try:
+        for record in records:
+            if require_description and not record.description:
+                errors.append(RecordError(str(record.image_path), "no description (run `emoreason data synth`)"))
+                continue
+            try:
+                rgb = load_image(record.image_path)
+            except InputError as exc:
+                errors.append(RecordError(str(record.image_path), str(exc).split(": ", 1)[-1]))
+                continue
+            observations = frontend.observe(rgb)
+            if not observations or observations[0].aligned_crop is None:
+                errors.append(RecordError(str(record.image_path), "no face found"))
+                continue
+            obs = observations[0]
+            crop_path = cache / "crops" / f"{_safe(record.id)}.png"
+            Image.fromarray(obs.aligned_crop).save(crop_path)
+            messages, _ = build_messages(obs, n_faces=1, labels=labels, face_tokens=face_tokens)
+            rows.append(
+                {
+                    "id": record.id,
+                    "image": str(crop_path),
+                    "prompt": json.dumps(messages),
+                    "completion": record.description or "",
+                    "emotion": record.emotion,
+                    "aus": list(record.aus),
+                }
+            )
+    finally:
+        frontend.close()
+    if not rows:
+        return None, errors
+    dataset = Dataset.from_list(rows).cast_column("image", ImageFeature())
+    # Conversations are stored as JSON text (Arrow would merge the content blocks' keys) and
+    # decoded on access, so trl and the collator both see ordinary message lists.
+    dataset.set_transform(_decode_prompt)
+    return dataset, errors
+
+
+def _decode_prompt(batch: dict) -> dict:
+    return {**batch, "prompt": [json.loads(p) for p in batch["prompt"]]}
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,148 @@
+"""`emoreason train sft --config training/recipes/<model>/sft.yaml [key=value ...]`: LoRA SFT with trl.
+
+Steps: build the tiny model if the recipe asks for one -> read the records -> run the
+front-end once per image and render the inference prompt (prepare.py) -> load the VLM
+(4-bit for QLoRA) -> wrap it in a peft LoRA (and attach a trainable face projector when face
+tokens are on) -> trl SFTTrainer with emoreason's collator -> resume from the last
+checkpoint in `output_dir` if one exists (a killed run goes on) -> save the adapter and the
+projector together in `output_dir/adapter`, the folder `analyze --adapter` takes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import Recipe
+
+
+class ProjectorCheckpoints:
+    """Trainer callback: keep the face projector in every checkpoint (peft saves only the LoRA)."""
+
+    def __init__(self, projector: Any):
+        self.projector = projector
+
+    def __getattr__(self, name: str) -> Any:  # every other TrainerCallback event: nothing to do
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.projector.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+
+def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
+    """(peft model, processor, projector or None, feature extractor or None), ready to train."""
+    from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+
+    from ..models.face_tokens import FaceFeatureExtractor, FaceProjector, FaceTokenLayout, attach_face_tokens
+    from ..models.loading import load_model
+
+    if recipe.make_tiny_model and not (Path(recipe.model) / "config.json").exists():
+        from ..models.tiny import make_tiny_model
+
+        make_tiny_model(recipe.model, recipe.make_tiny_model)
+    device = "cpu" if recipe.trainer.get("use_cpu") else None
+    loaded = load_model(recipe.model, dtype=recipe.dtype, device=device, quantization=recipe.quantization)
+    model = loaded.model
+    if recipe.quantization:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe.gradient_checkpointing)
+    projector = None
+    if recipe.adapter:  # continue training a saved adapter (GRPO after SFT)
+        model = PeftModel.from_pretrained(model, recipe.adapter, is_trainable=True)
+        if (Path(recipe.adapter) / "face_projector.safetensors").exists():
+            projector = FaceProjector.load(recipe.adapter, device=loaded.device).train()
+    else:
+        lora = recipe.lora
+        config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=lora.target_modules, modules_to_save=lora.modules_to_save,
+                            task_type="CAUSAL_LM")  # fmt: skip
+        model = get_peft_model(model, config)
+    features = None
+    if recipe.face_tokens.enabled or projector is not None:
+        ft = recipe.face_tokens
+        layout = projector.config.layout if projector is not None else FaceTokenLayout(ft.num_tokens)
+        encoder = projector.config.encoder if projector is not None else ft.encoder
+        pretrained = projector.config.encoder_pretrained if projector is not None else ft.pretrained
+        features = FaceFeatureExtractor(layout, encoder, pretrained, device=str(loaded.device))
+        projector = projector or features.new_projector(loaded.hidden_size).to(loaded.device)
+        attach_face_tokens(model, projector)  # after peft: the projector stays fully trainable
+        projector.requires_grad_(True)
+    return model, loaded.processor, projector, features
+
+
+def save_artefact(model: Any, projector: Any, processor: Any, out: Path) -> Path:
+    """The adapter folder `analyze --adapter` loads: LoRA + (face projector) + the processor's chat template."""
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    if projector is not None:
+        projector.save(out)
+    return out
+
+
+def prepared_dataset(recipe: Recipe, require_description: bool) -> Any:
+    from ..data.converters import convert
+    from .prepare import prepare_examples
+
+    records, errors = convert(recipe.train_file)
+    dataset, problems = prepare_examples(
+        records,
+        recipe.output_dir / "prepared",
+        face_mode=recipe.face_mode,
+        labels=recipe.labels,
+        face_tokens=recipe.face_tokens.enabled,
+        require_description=require_description,
+    )
+    skipped = errors + problems
+    if skipped:
+        report = recipe.output_dir / "skipped_records.txt"
+        report.write_text("\n".join(map(str, skipped)) + "\n")
+        print(f"{len(skipped)} records skipped (reasons in {report})")
+    if dataset is None:
+        raise ValueError(
+            f"{recipe.train_file}: no usable training example (see {recipe.output_dir}/skipped_records.txt)"
+        )
+    return dataset
+
+
+def last_checkpoint(output_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+
+
+def run_sft(recipe: Recipe) -> Path:
+    """Train; returns the adapter folder."""
+    from trl import SFTConfig, SFTTrainer
+
+    from ..models.face_tokens import FaceProjector
+    from .collator import SFTCollator
+
+    recipe.output_dir.mkdir(parents=True, exist_ok=True)
+    (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+    dataset = prepared_dataset(recipe, require_description=True)
+    model, processor, projector, features = build_model(recipe)
+    resume = last_checkpoint(recipe.output_dir)
+    if resume and projector is not None and (Path(resume) / "face_projector.safetensors").exists():
+        projector.load_state_dict(FaceProjector.load(resume).state_dict())
+    args = SFTConfig(
+        **{
+            "output_dir": str(recipe.output_dir),
+            "gradient_checkpointing": recipe.gradient_checkpointing,
+            "remove_unused_columns": False,  # the collator needs the prompt and image columns
+            "dataset_kwargs": {"skip_prepare_dataset": True},
+            "max_length": None,  # image tokens must never be truncated away
+            **recipe.trainer,
+        }
+    )
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=SFTCollator(processor, projector, features),
+        processing_class=processor,
+        callbacks=[ProjectorCheckpoints(projector)] if projector is not None else None,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    return save_artefact(trainer.model, projector, processor, recipe.output_dir / "adapter")

@@ -1,0 +1,112 @@
+"""Training on the offline tiny model, on CPU: SFT changes the weights and saves an adapter `analyze` loads,
+a killed run resumes from its last checkpoint, GRPO runs from the SFT adapter with every reward logged."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emoreason.training.config import load_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+RECIPES = REPO / "training" / "recipes" / "tiny"
+ANALYSIS = (
+    "<think>The cheeks are raised (AU6) and the lip corners are pulled up (AU12).</think>\n<answer>happiness</answer>"
+)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, astronaut, tiny_model_dir):
+    """8 astronaut crops (shifted) labelled happiness with AUs 6, 12 and a written analysis."""
+    root = tmp_path_factory.mktemp("training")
+    (root / "img").mkdir()
+    rows = []
+    for i in range(8):
+        dy, dx = 3 * (i % 3), 3 * (i // 3)
+        Image.fromarray(np.ascontiguousarray(astronaut[40 + dy : 230 + dy, 130 + dx : 320 + dx])).save(
+            root / "img" / f"{i}.png"
+        )
+        rows.append({"id": str(i), "image": f"img/{i}.png", "labels": "happiness", "AUs": ["AU6", "AU12"],
+                     "description": ANALYSIS})  # fmt: skip
+    (root / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return {"root": root, "model": tiny_model_dir("qwen2_5_vl")}
+
+
+def _train(stage, workdir, *overrides):
+    root = workdir["root"]
+    cmd = [sys.executable, "-m", "emoreason", "train", stage, "--config", str(RECIPES / f"{stage}.yaml"),
+           f"model={workdir['model']}", f"train_file={root / 'train.jsonl'}", *overrides]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def sft_run(workdir):
+    out = workdir["root"] / "sft"
+    proc = _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=40", "trainer.save_steps=20")
+    return out, proc
+
+
+def test_sft_learns_and_saves_an_adapter(sft_run, workdir):
+    from safetensors.torch import load_file
+
+    out, proc = sft_run
+    assert f"adapter: {out / 'adapter'}" in proc.stdout
+    weights = load_file(out / "adapter" / "adapter_model.safetensors")
+    lora_b = [v for k, v in weights.items() if "lora_B" in k]
+    assert lora_b and all(float(v.abs().max()) > 0 for v in lora_b)  # B starts at zero: training moved it
+    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
+    losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    assert losses[-1] < 0.5 * losses[0]
+    assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard logs
+
+
+def test_sft_adapter_loads_in_analyze(sft_run, workdir):
+    out, _ = sft_run
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoreason", "analyze", str(workdir["root"] / "img" / "0.png"), "--face-mode", "full",
+         "--backend", "transformers", "--model", str(workdir["model"]), "--adapter", str(out / "adapter"),
+         "--max-new-tokens", "40", "--format", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    face = json.loads(proc.stdout)["faces"][0]
+    assert "(AU6)" in face["text"]  # the taught analysis comes out of the adapted model
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(sft_run, workdir):
+    out, _ = sft_run
+    # The first run stopped at step 40 (as if killed there); asking for 45 continues from checkpoint-40.
+    _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=45", "trainer.save_steps=20")
+    state = json.loads((out / "checkpoint-45" / "trainer_state.json").read_text())
+    steps = [e["step"] for e in state["log_history"] if "loss" in e]
+    assert steps == list(range(5, 46, 5))  # one history, not restarted from step 0
+
+
+def test_grpo_from_the_sft_adapter_logs_each_reward(sft_run, workdir):
+    sft_out, _ = sft_run
+    out = workdir["root"] / "grpo"
+    _train("grpo", workdir, f"adapter={sft_out / 'adapter'}", f"trainer.output_dir={out}", "trainer.max_steps=3")
+    state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
+    logged = state["log_history"][0]
+    for name in ("format", "emotion", "au", "consistency"):
+        assert f"rewards/{name}/mean" in logged
+    assert (out / "adapter" / "adapter_model.safetensors").exists()
+
+
+def test_recipe_overrides_and_errors(tmp_path):
+    recipe = load_recipe(RECIPES / "sft.yaml", ["lora.r=4", "trainer.max_steps=7", "labels=[happiness, sadness]"])
+    assert recipe.lora.r == 4 and recipe.trainer["max_steps"] == 7 and recipe.labels == ["happiness", "sadness"]
+    with pytest.raises(ValueError, match="unknown recipe key"):
+        load_recipe(RECIPES / "sft.yaml", ["learning_rate=1"])
+    with pytest.raises(ValueError, match="expected key=value"):
+        load_recipe(RECIPES / "sft.yaml", ["trainer.max_steps"])
+    with pytest.raises(FileNotFoundError, match="recipe not found"):
+        load_recipe(tmp_path / "nope.yaml")
