@@ -110,10 +110,15 @@ def _build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser(
         "train",
         help="LoRA training: sft, then grpo (trl)",
-        usage="emoreason train {sft,grpo} --config RECIPE [KEY=VALUE ...]",
+        usage="emoreason train {sft,grpo,loop} --config RECIPE [--grpo-config RECIPE] [KEY=VALUE ...]",
     )
-    tr.add_argument("stage", choices=("sft", "grpo"))
-    tr.add_argument("--config", required=True, help="recipe YAML, e.g. training/recipes/tiny/sft.yaml")
+    tr.add_argument("stage", choices=("sft", "grpo", "loop"))
+    tr.add_argument(
+        "--config", required=True, help="recipe YAML (loop: the SFT recipe), e.g. training/recipes/tiny/sft.yaml"
+    )
+    tr.add_argument("--grpo-config", default=None, help="loop: the GRPO recipe (overrides apply to both)")
+    tr.add_argument("--rounds", type=int, default=2, help="loop: SFT -> GRPO -> synthesize rounds")
+    tr.add_argument("--out", default="out/runs/loop", help="loop: where each round's data and metrics go")
     # Recipe overrides (KEY=VALUE, e.g. trainer.max_steps=10 lora.r=16) are the remaining arguments: see main().
 
     s = sub.add_parser("sample-images", help="write sample face images (from scikit-image) into a folder")
@@ -224,6 +229,16 @@ def _analyze(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .training.config import load_recipe
 
+    if args.stage == "loop":
+        from .training.loop import run_loop
+
+        if not args.grpo_config:
+            raise ValueError("train loop needs --grpo-config as well as --config (the SFT recipe)")
+        sft = load_recipe(args.config, [*args.overrides, "stage=sft"])
+        grpo = load_recipe(args.grpo_config, [*args.overrides, "stage=grpo"])
+        history = run_loop(sft, grpo, args.rounds, args.out)
+        print(json.dumps(history[-1] if history else {}, indent=2))
+        return 0
     recipe = load_recipe(args.config, [*args.overrides, f"stage={args.stage}"])
     if args.stage == "sft":
         from .training.sft import run_sft

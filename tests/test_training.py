@@ -110,3 +110,30 @@ def test_recipe_overrides_and_errors(tmp_path):
         load_recipe(RECIPES / "sft.yaml", ["trainer.max_steps"])
     with pytest.raises(FileNotFoundError, match="recipe not found"):
         load_recipe(tmp_path / "nope.yaml")
+
+
+def test_loop_grows_the_sft_set_and_resumes(workdir):
+    root = workdir["root"]
+    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
+    # half the records lose their analysis: they are the pool the model must explain
+    for row in rows[4:]:
+        row["description"] = ""
+    (root / "loop.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    out = root / "loop"
+    cmd = [sys.executable, "-m", "emoreason", "train", "loop", "--config", str(RECIPES / "sft.yaml"),
+           "--grpo-config", str(RECIPES / "grpo.yaml"), "--rounds", "1", "--out", str(out),
+           f"model={workdir['model']}", f"train_file={root / 'loop.jsonl'}", "trainer.max_steps=60",
+           "trainer.save_steps=60"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "round-0" / "metrics.json").read_text())
+    assert metrics["sft_records"] == 4 and metrics["pool_before"] == 4
+    assert metrics["accepted"] + metrics["rejected"] == 4
+    assert metrics["accepted"] >= 1  # the trained model explained pool images the way the labels say
+    accepted = (out / "round-0" / "accepted.jsonl").read_text().splitlines()
+    rejected = [json.loads(x) for x in (out / "round-0" / "rejected.jsonl").read_text().splitlines()]
+    assert len(accepted) == metrics["accepted"] and all(r["reason"] for r in rejected)
+    assert "rewards/emotion/mean" in metrics["grpo_last_log"]
+    # a second call finds the round finished and does not train again
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    assert again.returncode == 0 and "round 0:" not in again.stdout
