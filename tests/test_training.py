@@ -137,3 +137,20 @@ def test_loop_grows_the_sft_set_and_resumes(workdir):
     # a second call finds the round finished and does not train again
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     assert again.returncode == 0 and "round 0:" not in again.stdout
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "training" / "recipes").glob("*/*.yaml")), ids=lambda p: p.parent.name + "/" + p.name
+)
+def test_every_recipe_loads(path):
+    recipe = load_recipe(path)
+    assert recipe.stage == path.stem and recipe.model and recipe.trainer.get("output_dir")
+    assert set(recipe.rewards) <= {"format", "emotion", "au", "consistency"}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "training" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
+def test_accelerate_configs_parse(path):
+    import yaml
+
+    config = yaml.safe_load(path.read_text())
+    assert config["num_processes"] >= 1 and config["distributed_type"] in ("NO", "MULTI_GPU", "DEEPSPEED")

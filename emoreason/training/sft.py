@@ -11,6 +11,7 @@ projector together in `output_dir/adapter`, the folder `analyze --adapter` takes
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
         from ..models.tiny import make_tiny_model
 
         make_tiny_model(recipe.model, recipe.make_tiny_model)
-    device = "cpu" if recipe.trainer.get("use_cpu") else None
+    device = placement(recipe)
     loaded = load_model(recipe.model, dtype=recipe.dtype, device=device, quantization=recipe.quantization)
     model = loaded.model
     if recipe.quantization:
@@ -70,6 +71,18 @@ def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
         attach_face_tokens(model, projector)  # after peft: the projector stays fully trainable
         projector.requires_grad_(True)
     return model, loaded.processor, projector, features
+
+
+def placement(recipe: Recipe) -> str | None:
+    """Where to load the model. Under `accelerate launch` (LOCAL_RANK set) the Trainer (DDP) or
+    DeepSpeed places it, so it loads on the CPU, except 4/8-bit weights, which bitsandbytes
+    must put on this process's own GPU. Otherwise: the default device (a GPU if there is one)."""
+    if recipe.trainer.get("use_cpu"):
+        return "cpu"
+    local_rank = os.environ.get("LOCAL_RANK")
+    if local_rank is None:
+        return None
+    return f"cuda:{local_rank}" if recipe.quantization else "cpu"
 
 
 def save_artefact(model: Any, projector: Any, processor: Any, out: Path) -> Path:
