@@ -79,34 +79,28 @@ ASTRONAUT_ANALYSIS = (
 
 
 def teach(backend, requests, targets, max_steps: int = 300, lr: float = 2e-3, until: float = 0.02) -> list[float]:
-    """Teacher-force `targets` as the answers to `requests` (plain torch; loss on the answer only).
+    """Teacher-force `targets` as the answers to `requests` (full fine-tune, plain torch; loss on the answer only).
 
     Makes a tiny random model write real-looking analyses, so tests can check the parser and
     the confidence on text a model generated rather than on strings typed into the test.
+    Batches are built by the SFT collator, i.e. exactly as training builds them.
     """
     import torch
+    from PIL import Image
 
-    model, tokenizer = backend.loaded.model, backend.loaded.tokenizer
-    batch = backend.encode(requests)
-    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    answers = [tokenizer(t, add_special_tokens=False)["input_ids"] + [end] for t in targets]
-    width = max(len(a) for a in answers)
-    pad = tokenizer.pad_token_id
-    # Right-pad each answer after its left-padded prompt.
-    answer_ids = torch.tensor([a + [pad] * (width - len(a)) for a in answers])
-    answer_mask = torch.tensor([[1] * len(a) + [0] * (width - len(a)) for a in answers])
-    inputs = dict(batch)
-    inputs["input_ids"] = torch.cat([batch["input_ids"], answer_ids], 1)
-    inputs["attention_mask"] = torch.cat([batch["attention_mask"], answer_mask], 1)
-    if "mm_token_type_ids" in batch:
-        inputs["mm_token_type_ids"] = torch.cat([batch["mm_token_type_ids"], torch.zeros_like(answer_ids)], 1)
-    labels = torch.full_like(inputs["input_ids"], -100)
-    labels[:, -width:] = torch.where(answer_mask.bool(), answer_ids, -100)
+    from emoreason.training.collator import SFTCollator
+
+    rows = [
+        {"prompt": r.messages, "image": Image.fromarray(r.images.images[0]), "completion": target}
+        for r, target in zip(requests, targets)
+    ]
+    inputs = SFTCollator(backend.loaded.processor, backend.projector, backend.features)(rows)
+    model = backend.loaded.model
     model.train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     losses = []
     for _ in range(max_steps):  # until the answer is learnt (how many steps depends on the random init)
-        loss = model(**inputs, labels=labels).loss
+        loss = model(**inputs).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

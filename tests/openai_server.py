@@ -104,8 +104,8 @@ class TinyChatServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output clean
-                pass
+            def log_message(self, *args):
+                return None  # keep test output clean
 
             def _reply(self, status: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
@@ -117,8 +117,8 @@ class TinyChatServer:
                 self.end_headers()
                 try:
                     self.wfile.write(data)
-                except BrokenPipeError:  # the client gave up (timeout tests)
-                    pass
+                except BrokenPipeError:
+                    return  # the client gave up (timeout tests)
 
             def do_POST(self):
                 with server._lock:
