@@ -154,3 +154,32 @@ def test_accelerate_configs_parse(path):
 
     config = yaml.safe_load(path.read_text())
     assert config["num_processes"] >= 1 and config["distributed_type"] in ("NO", "MULTI_GPU", "DEEPSPEED")
+
+
+def test_sft_with_face_tokens_trains_and_ships_the_projector(workdir):
+    from safetensors.torch import load_file
+
+    from emoreason.models.face_tokens import FaceProjector
+
+    out = workdir["root"] / "sft-face"
+    _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=6", "trainer.save_steps=3",
+           "face_tokens.enabled=true", "face_tokens.encoder=ViT-B-32")  # fmt: skip
+    for folder in (out / "checkpoint-3", out / "checkpoint-6", out / "adapter"):
+        assert (folder / "face_projector.safetensors").exists(), folder
+    first = load_file(out / "checkpoint-3" / "face_projector.safetensors")
+    last = load_file(out / "adapter" / "face_projector.safetensors")
+    assert any(not torch_equal(first[k], last[k]) for k in first)  # the projector was trained
+    assert FaceProjector.load(out / "adapter").config.encoder == "ViT-B-32"
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoreason", "analyze", str(workdir["root"] / "img" / "0.png"), "--face-mode", "full",
+         "--backend", "transformers", "--model", str(workdir["model"]), "--adapter", str(out / "adapter"),
+         "--max-new-tokens", "4", "--format", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
