@@ -234,8 +234,9 @@ def _train(args: argparse.Namespace) -> int:
 
         if not args.grpo_config:
             raise ValueError("train loop needs --grpo-config as well as --config (the SFT recipe)")
-        sft = load_recipe(args.config, [*args.overrides, "stage=sft"])
-        grpo = load_recipe(args.grpo_config, [*args.overrides, "stage=grpo"])
+        # KEY=VALUE applies to both recipes; sft:KEY=VALUE or grpo:KEY=VALUE to one of them.
+        sft = load_recipe(args.config, [*_stage_overrides(args.overrides, "sft"), "stage=sft"])
+        grpo = load_recipe(args.grpo_config, [*_stage_overrides(args.overrides, "grpo"), "stage=grpo"])
         history = run_loop(sft, grpo, args.rounds, args.out)
         print(json.dumps(history[-1] if history else {}, indent=2))
         return 0
@@ -250,6 +251,19 @@ def _train(args: argparse.Namespace) -> int:
         adapter = run_grpo(recipe)
     print(f"adapter: {adapter}")
     return 0
+
+
+def _stage_overrides(overrides: list[str], stage: str) -> list[str]:
+    """The overrides for one stage of the loop: unprefixed ones, and `stage:`-prefixed ones without the prefix."""
+    out = []
+    for item in overrides:
+        prefix, sep, rest = item.partition(":")
+        if sep and prefix in ("sft", "grpo") and "=" not in prefix:
+            if prefix == stage:
+                out.append(rest)
+        else:
+            out.append(item)
+    return out
 
 
 def _data(args: argparse.Namespace) -> int:

@@ -122,8 +122,8 @@ def test_loop_grows_the_sft_set_and_resumes(workdir):
     out = root / "loop"
     cmd = [sys.executable, "-m", "emoreason", "train", "loop", "--config", str(RECIPES / "sft.yaml"),
            "--grpo-config", str(RECIPES / "grpo.yaml"), "--rounds", "1", "--out", str(out),
-           f"model={workdir['model']}", f"train_file={root / 'loop.jsonl'}", "trainer.max_steps=60",
-           "trainer.save_steps=60"]  # fmt: skip
+           f"model={workdir['model']}", f"train_file={root / 'loop.jsonl'}", "sft:trainer.max_steps=150",
+           "sft:trainer.save_steps=150", "grpo:trainer.max_steps=2"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "round-0" / "metrics.json").read_text())

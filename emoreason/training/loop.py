@@ -57,7 +57,7 @@ def run_loop(sft: Recipe, grpo: Recipe, rounds: int, out_dir: str | Path, max_ne
         accepted, rejected = synthesize(grpo, grpo_adapter, pool, max_new_tokens)
         write_jsonl(accepted, round_dir / "accepted.jsonl")
         (round_dir / "rejected.jsonl").write_text(
-            "".join(json.dumps({**r.to_json(), "reason": why}) + "\n" for r, why in rejected)
+            "".join(json.dumps({**r.to_json(), "reason": why, "analysis": text}) + "\n" for r, why, text in rejected)
         )
         metrics = {
             "round": k,
@@ -80,8 +80,8 @@ def run_loop(sft: Recipe, grpo: Recipe, rounds: int, out_dir: str | Path, max_ne
 
 def synthesize(
     recipe: Recipe, adapter: Path, pool: list[TrainingRecord], max_new_tokens: int
-) -> tuple[list[TrainingRecord], list[tuple[TrainingRecord, str]]]:
-    """The adapted model explains each pool record; (accepted records with descriptions, [(record, reason)])."""
+) -> tuple[list[TrainingRecord], list[tuple[TrainingRecord, str, str]]]:
+    """The adapted model explains each pool record: (accepted records with descriptions, [(record, reason, text)])."""
     from ..analyzer import Analyzer
 
     accepted, rejected = [], []
@@ -91,12 +91,12 @@ def synthesize(
                   adapter=str(adapter), max_new_tokens=max_new_tokens) as analyzer:  # fmt: skip
         for record, result in zip(pool, analyzer.analyze_many([str(r.image_path) for r in pool])):
             if result.error or not result.faces:
-                rejected.append((record, result.error or "no face found"))
+                rejected.append((record, result.error or "no face found", ""))
                 continue
             text = result.faces[0].text
             _, detail = check_description(text, record.emotion, record.aus)
             if detail:
-                rejected.append((record, detail))
+                rejected.append((record, detail, text))
             else:
                 accepted.append(replace(record, description=text))
     return accepted, rejected
