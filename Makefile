@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends tiny-model clean
+.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability tiny-model clean
 
 setup: $(VENV)/.installed
 
@@ -35,7 +35,7 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check emoreason tests bench scripts
 
-bench: bench-accuracy bench-frontend bench-backends
+bench: bench-accuracy bench-frontend bench-backends bench-learnability
 
 bench-accuracy: setup
 	$(PY) bench/accuracy.py --data ../shared/data/fer2013-dev --out out/bench/accuracy.json
@@ -45,6 +45,10 @@ bench-frontend: setup
 
 bench-backends: setup
 	$(PY) bench/backends.py --out out/bench/backends.json
+
+bench-learnability: setup
+	$(PIP) install -q --no-deps .
+	$(PY) bench/learnability.py --out out/bench/learnability.json
 
 # An offline random Qwen2.5-VL for trying the transformers backend without a hub download.
 tiny-model: setup
