@@ -68,16 +68,21 @@ def test_sft_learns_and_saves_an_adapter(sft_run, workdir):
     assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard logs
 
 
-def test_sft_adapter_loads_in_analyze(sft_run, workdir):
-    out, _ = sft_run
+def _analyze_with(workdir, adapter: Path, max_new_tokens: int) -> dict:
+    """`emoreason analyze` on a training image with the trained adapter, as a user runs it; the JSON result."""
     proc = subprocess.run(
         [sys.executable, "-m", "emoreason", "analyze", str(workdir["root"] / "img" / "0.png"), "--face-mode", "full",
-         "--backend", "transformers", "--model", str(workdir["model"]), "--adapter", str(out / "adapter"),
-         "--max-new-tokens", "40", "--format", "json"],
+         "--backend", "transformers", "--model", str(workdir["model"]), "--adapter", str(adapter),
+         "--max-new-tokens", str(max_new_tokens), "--format", "json"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    face = json.loads(proc.stdout)["faces"][0]
+    return json.loads(proc.stdout)
+
+
+def test_sft_adapter_loads_in_analyze(sft_run, workdir):
+    out, _ = sft_run
+    face = _analyze_with(workdir, out / "adapter", 40)["faces"][0]
     assert "(AU6)" in face["text"]  # the taught analysis comes out of the adapted model
 
 
@@ -170,13 +175,7 @@ def test_sft_with_face_tokens_trains_and_ships_the_projector(workdir):
     last = load_file(out / "adapter" / "face_projector.safetensors")
     assert any(not torch_equal(first[k], last[k]) for k in first)  # the projector was trained
     assert FaceProjector.load(out / "adapter").config.encoder == "ViT-B-32"
-    proc = subprocess.run(
-        [sys.executable, "-m", "emoreason", "analyze", str(workdir["root"] / "img" / "0.png"), "--face-mode", "full",
-         "--backend", "transformers", "--model", str(workdir["model"]), "--adapter", str(out / "adapter"),
-         "--max-new-tokens", "4", "--format", "json"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _analyze_with(workdir, out / "adapter", 4)["faces"]  # analyze runs with the face tokens on
 
 
 def torch_equal(a, b) -> bool:
