@@ -1,6 +1,6 @@
 """Proof that training learns: a tiny random VLM, SFT then GRPO on CPU, on procedural faces with known AUs.
 
-    python bench/learnability.py --out out/bench/learnability.json            # full run (< 15 min, 2 cores)
+    python bench/learnability.py --out out/bench/learnability.json            # full run (12 min on 2 cores)
     python bench/learnability.py --train 48 --test 16 --sft-steps 40 --grpo-steps 4   # the quick version
 
 The real benchmarks can't be downloaded here, so the data is made: schematic faces drawn
@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=240, help="training faces")
     parser.add_argument("--test", type=int, default=64, help="held-apart test faces")
-    parser.add_argument("--sft-steps", type=int, default=600)
+    parser.add_argument("--sft-steps", type=int, default=1200)
     parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument("--tokens", type=int, default=256, help="max new tokens when evaluating")
     parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
