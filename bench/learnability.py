@@ -1,7 +1,7 @@
 """Proof that training learns: a tiny random VLM, SFT then GRPO on CPU, on procedural faces with known AUs.
 
     python bench/learnability.py --out out/bench/learnability.json            # full run (12 min on 2 cores)
-    python bench/learnability.py --train 48 --test 16 --sft-steps 40 --grpo-steps 4   # the quick version
+    python bench/learnability.py --train 48 --test 16 --sft-steps 150 --grpo-steps 2   # the quick version (tests)
 
 The real benchmarks can't be downloaded here, so the data is made: schematic faces drawn
 from a known AU vector (emoreason/data/procedural.py), 8 emotions in turn. The training
