@@ -71,10 +71,6 @@ class ParsedOutput:
     format_valid: bool = False  # is_well_formed(): <think>..</think><answer>..</answer> and nothing else
     label_valid: bool = False  # exactly one label, and it is in the allowed set
 
-    @property
-    def answer_source(self) -> str | None:
-        return None if self.answer is None else ("tag" if self.format_valid else "loose")
-
 
 def parse_output(text: str, labels: Sequence[str] | None = None) -> ParsedOutput:
     """Parse one model output. `labels` is the allowed label set (canonical nouns), if any.

@@ -38,6 +38,7 @@ def load_template(name: str) -> jinja2.Template:
     return env.from_string((PROMPT_DIR / f"{name}.jinja").read_text(encoding="utf-8"))
 
 
+@cache  # the same text for every face: render it once
 def render_system() -> str:
     aus = [AU_CATALOGUE[c] for c in DETECTED_AUS]
     return load_template("system").render(aus=aus, default_labels=list(EMOTIONS)).strip()
@@ -71,7 +72,6 @@ class PromptImages:
     """The pixels that go with one conversation, in the order of its image placeholders."""
 
     images: list[np.ndarray]  # RGB uint8: the aligned face crop, then the scene when included
-    face_tokens: bool  # a video placeholder for the face tokens follows the images
 
 
 def build_messages(
@@ -98,7 +98,7 @@ def build_messages(
         {"role": "system", "content": [{"type": "text", "text": render_system()}]},
         {"role": "user", "content": content},
     ]
-    return messages, PromptImages(images=images, face_tokens=face_tokens)
+    return messages, PromptImages(images=images)
 
 
 def image_data_url(rgb: np.ndarray, fmt: str = "PNG") -> str:

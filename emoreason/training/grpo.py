@@ -58,7 +58,7 @@ def run_grpo(recipe: Recipe) -> Path:
         processing_class=processor,
     )
     trainer.train(resume_from_checkpoint=last_checkpoint(recipe.output_dir))
-    return save_artefact(trainer.model, None, processor, recipe.output_dir / "adapter")
+    return save_artefact(trainer.model, None, recipe.output_dir / "adapter")
 
 
 def _named(fn, name: str):

@@ -15,19 +15,16 @@ import os
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
+
 from .config import Recipe
 
 
-class ProjectorCheckpoints:
-    """Trainer callback: keep the face projector in every checkpoint (peft saves only the LoRA)."""
+class ProjectorCheckpoints(TrainerCallback):
+    """Keep the face projector in every checkpoint (peft saves only the LoRA)."""
 
     def __init__(self, projector: Any):
         self.projector = projector
-
-    def __getattr__(self, name: str) -> Any:  # every other TrainerCallback event: nothing to do
-        if name.startswith("on_"):
-            return lambda *args, **kwargs: None
-        raise AttributeError(name)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.projector.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
@@ -85,8 +82,8 @@ def placement(recipe: Recipe) -> str | None:
     return f"cuda:{local_rank}" if recipe.quantization else "cpu"
 
 
-def save_artefact(model: Any, projector: Any, processor: Any, out: Path) -> Path:
-    """The adapter folder `analyze --adapter` loads: LoRA + (face projector) + the processor's chat template."""
+def save_artefact(model: Any, projector: Any, out: Path) -> Path:
+    """The adapter folder `analyze --adapter` loads: the LoRA, and the face projector when there is one."""
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     if projector is not None:
@@ -158,4 +155,4 @@ def run_sft(recipe: Recipe) -> Path:
         callbacks=[ProjectorCheckpoints(projector)] if projector is not None else None,
     )
     trainer.train(resume_from_checkpoint=resume)
-    return save_artefact(trainer.model, projector, processor, recipe.output_dir / "adapter")
+    return save_artefact(trainer.model, projector, recipe.output_dir / "adapter")
