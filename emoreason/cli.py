@@ -9,6 +9,7 @@ emoreason make-tiny-model OUT --family qwen2_vl|qwen2_5_vl|qwen3_vl   # offline 
 emoreason data convert SOURCE --out train.jsonl   # folder-per-class, CSV or FEA-20K JSONL -> records
 emoreason data validate train.jsonl               # every problem at once (missing images, labels, AU codes)
 emoreason data synth SOURCE --out sft.jsonl       # write the missing reasoning, agreeing with the labels
+emoreason data synth SOURCE --out sft.jsonl --base-url URL --model NAME   # ... written by a served model
 emoreason train sft|grpo --config training/recipes/<model>/<stage>.yaml [key=value ...]
 """
 
@@ -106,6 +107,15 @@ def _build_parser() -> argparse.ArgumentParser:
             )
             dp.add_argument("--overwrite", action="store_true", help="rewrite existing descriptions too")
             dp.add_argument("--rejected", default=None, help="write the rejected records and reasons here (.jsonl)")
+            dp.add_argument(
+                "--base-url", default=None, help="write with a model behind this OpenAI-compatible endpoint instead"
+            )
+            dp.add_argument("--model", default=None, help="with --base-url: the served model name")
+            dp.add_argument("--api-key", default=None, help="with --base-url (default: $OPENAI_API_KEY)")
+            dp.add_argument("--concurrency", type=int, default=8, help="with --base-url: requests in flight")
+            dp.add_argument("--max-new-tokens", type=int, default=384)
+            dp.add_argument("--temperature", type=float, default=0.0, help="with --base-url: 0 = greedy")
+            dp.add_argument("--timeout", type=float, default=120.0, help="with --base-url: seconds per request")
 
     tr = sub.add_parser(
         "train",
@@ -288,7 +298,18 @@ def _data(args: argparse.Namespace) -> int:
 
     from .data.synth import Synthesizer
 
-    synth = Synthesizer(face_mode=args.face_mode)
+    writer = None
+    if args.base_url:
+        if not args.model:
+            raise SystemExit("emoreason data synth: --base-url needs --model (the served model name)")
+        from .reasoning.openai_backend import OpenAIBackend
+
+        writer = OpenAIBackend(
+            args.base_url, args.model, api_key=args.api_key, timeout=args.timeout, concurrency=args.concurrency,
+            max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0, temperature=args.temperature,
+            logprobs=False,
+        )  # fmt: skip
+    synth = Synthesizer(face_mode=args.face_mode, writer=writer)
     kept, rejected = [], []
     try:
         for result in tqdm(synth.run(records, overwrite=args.overwrite), total=len(records), file=sys.stderr):

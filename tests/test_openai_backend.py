@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from emoreason import Analyzer
+from emoreason.data.records import TrainingRecord, read_jsonl
+from emoreason.data.synth import Synthesizer, synth_request
 from emoreason.models.loading import load_model
 from emoreason.parsing import parse_output
 from emoreason.reasoning.openai_backend import EndpointError, OpenAIBackend
@@ -22,14 +26,17 @@ KEY = "sk-test-key"
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir, astronaut):
-    """The server's model is taught the astronaut analysis, so its answers are parseable."""
+    """The server's model is taught the astronaut analysis (as inference and as `data synth`
+    labelled happiness ask for it), so its answers are parseable."""
     from emoreason.reasoning.transformers_backend import TransformersBackend
 
     loaded = load_model(tiny_model_dir("qwen2_5_vl"))
     backend = TransformersBackend(loaded=loaded)
     with Analyzer(backend="embedded") as a:
         observations = a.frontend.observe(astronaut)
-    losses = teach(backend, face_requests([(observations, astronaut)]), [ASTRONAUT_ANALYSIS])
+    labelled = TrainingRecord(id="x", image="x.png", emotion="happiness")
+    requests = [*face_requests([(observations, astronaut)]), synth_request(labelled, observations[0])]
+    losses = teach(backend, requests, [ASTRONAUT_ANALYSIS] * 2)
     assert losses[-1] < 0.05, f"the tiny model did not learn the analysis (loss {losses[-1]:.3f})"
     with TinyChatServer(loaded, api_key=KEY) as running:
         yield running
@@ -141,3 +148,51 @@ def test_openai_backend_needs_url_and_model(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == "emoreason: error: --backend openai needs --base-url and --model"
+
+
+DONE = "<think>AU4</think><answer>anger</answer>"
+
+
+def _astronaut_records(tmp_path, astronaut) -> Path:
+    from PIL import Image
+
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    rows = [
+        {"id": "smile", "image": "astronaut.png", "labels": "happiness"},
+        {"id": "sad", "image": "astronaut.png", "labels": "sadness"},  # the model still answers happiness
+        {"id": "done", "image": "astronaut.png", "labels": "anger", "description": DONE},
+        {"id": "nolabel", "image": "astronaut.png"},
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+def test_synth_through_the_endpoint_keeps_what_agrees_with_the_labels(fresh, tmp_path, astronaut):
+    records = read_jsonl(_astronaut_records(tmp_path, astronaut))[0]
+    writer = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, max_new_tokens=60, concurrency=2, logprobs=False)
+    synth = Synthesizer(face_mode="detect", writer=writer)
+    results = list(synth.run(records))
+    synth.close()
+    assert [r.record.id for r in results] == ["smile", "sad", "done", "nolabel"]  # in order
+    smile, sad, done, nolabel = results
+    assert smile.accepted and smile.record.description == ASTRONAUT_ANALYSIS  # the served model wrote it
+    assert not sad.accepted and sad.category in ("wrong answer", "bad format")
+    assert done.accepted and done.record.description.endswith("<answer>anger</answer>")
+    assert nolabel.category == "no emotion label"
+    asked = [m["content"][-1]["text"] for body in fresh.requests for m in body["messages"] if m["role"] == "user"]
+    assert len(asked) == 2 and "This face is labelled happiness." in asked[0] and "labelled sadness" in asked[1]
+
+
+def test_synth_cli_with_an_endpoint(fresh, tmp_path, astronaut):
+    source = _astronaut_records(tmp_path, astronaut)
+    proc = subprocess.run(
+        [sys.executable, "-m", "emoreason", "data", "synth", str(source), "--out", str(tmp_path / "sft.jsonl"),
+         "--face-mode", "detect", "--base-url", fresh.base_url, "--model", "tiny", "--api-key", KEY,
+         "--max-new-tokens", "60"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    kept = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in kept] == ["smile", "done"] and kept[0]["description"] == ASTRONAUT_ANALYSIS
+    assert "2 records with a description; 2 rejected" in proc.stderr

@@ -9,18 +9,24 @@ parser the rewards use, and kept only if
 - the cited AUs equal the gold AUs (records with gold AUs), or, without gold AUs, the AUs it
   cites support the gold emotion by the FACS prototype table (consistency reward = 1).
 Rejected records are reported with the reason. This is ExpLLM's "CoT engine" idea without a
-paid API: a user with only labels gets an SFT set.
+paid API: a user with only labels gets an SFT set. With `--base-url`, a model behind an
+OpenAI-compatible endpoint (GPT-4o, a vLLM server with a bigger Qwen-VL) writes the text
+instead, told the labels (prompts/synth.jinja), and the same check filters it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ..face.frontend import FaceFrontEnd, FrontEndConfig
 from ..imageio import InputError, load_image
 from ..parsing import parse_output
 from ..reasoning.embedded import EmbeddedBackend
+from ..reasoning.openai_backend import EndpointError, OpenAIBackend
+from ..reasoning.prompting import build_messages, render_synth_hint
+from ..reasoning.vlm import FaceRequest
 from ..rewards import consistency_score
 from ..types import AUActivation, FaceObservation
 from .records import RecordError, TrainingRecord
@@ -65,11 +71,23 @@ def check_description(text: str, emotion: str, gold_aus: list[int]) -> tuple[str
 
 
 class Synthesizer:
-    def __init__(self, face_mode: str = "full", frontend: FaceFrontEnd | None = None):
+    """Explains labelled records with the embedded engine, or with a model behind an endpoint.
+
+    `writer=None` uses the embedded engine (FACS rules, no model). An `OpenAIBackend` asks an
+    OpenAI-compatible server instead: the inference prompt plus the labels
+    (prompts/synth.jinja), `concurrency` requests in flight. Either way every text goes
+    through the same check, so a model that ignores the labels only costs rejections.
+    """
+
+    def __init__(
+        self, face_mode: str = "full", frontend: FaceFrontEnd | None = None, writer: OpenAIBackend | None = None
+    ):
         self.frontend = frontend or FaceFrontEnd(FrontEndConfig(face_mode=face_mode))
         self.engine = EmbeddedBackend()
+        self.writer = writer
 
-    def explain(self, record: TrainingRecord) -> SynthResult:
+    def observe(self, record: TrainingRecord) -> FaceObservation | SynthResult:
+        """The face the description is about (gold AUs applied), or the rejection."""
         if record.emotion is None:
             return SynthResult(record, False, "no emotion label", "no emotion label")
         try:
@@ -80,25 +98,65 @@ class Synthesizer:
         if not observations:
             return SynthResult(record, False, "no face found", "no face found")
         obs = observations[0]
-        if record.aus:
-            obs = with_gold_aus(obs, record.aus)
-        think = self.engine.write_reasoning(obs, record.emotion, seed_extra=record.id)
-        text = f"<think>{think}</think>\n<answer>{record.emotion}</answer>"
+        return with_gold_aus(obs, record.aus) if record.aus else obs
+
+    def write(self, record: TrainingRecord, obs: FaceObservation) -> SynthResult:
+        """Write the description for one observed face and check it against the labels."""
+        if self.writer is None:
+            think = self.engine.write_reasoning(obs, record.emotion, seed_extra=record.id)
+            text = f"<think>{think}</think>\n<answer>{record.emotion}</answer>"
+        else:
+            try:
+                text = self.writer.generate(synth_request(record, obs)).text
+            except EndpointError as exc:
+                return SynthResult(record, False, str(exc), "endpoint error")
         category, detail = check_description(text, record.emotion, record.aus)
         if category:
             return SynthResult(record, False, detail, category)
-        return SynthResult(replace(record, description=text), True)
+        return SynthResult(replace(record, description=text.strip()), True)
+
+    def explain(self, record: TrainingRecord) -> SynthResult:
+        observed = self.observe(record)
+        return observed if isinstance(observed, SynthResult) else self.write(record, observed)
 
     def run(self, records: Iterable[TrainingRecord], overwrite: bool = False) -> Iterator[SynthResult]:
-        """Explain the records that have no description (all of them with `overwrite`)."""
-        for record in records:
-            if record.description and not overwrite:
-                yield SynthResult(record, True, "kept existing description")
-            else:
-                yield self.explain(record)
+        """Explain the records that have no description (all of them with `overwrite`), in order."""
+        if self.writer is None:
+            for record in records:
+                yield self._keep(record) if record.description and not overwrite else self.explain(record)
+            return
+        # Endpoint: the front-end runs here one image at a time; the requests overlap in chunks.
+        chunk = max(1, self.writer.concurrency) * 4
+        todo = list(records)
+        with ThreadPoolExecutor(max_workers=max(1, self.writer.concurrency)) as pool:
+            for start in range(0, len(todo), chunk):
+                jobs = []
+                for record in todo[start : start + chunk]:
+                    if record.description and not overwrite:
+                        jobs.append(self._keep(record))
+                        continue
+                    observed = self.observe(record)
+                    if isinstance(observed, SynthResult):
+                        jobs.append(observed)
+                    else:
+                        jobs.append(pool.submit(self.write, record, observed))
+                for job in jobs:
+                    yield job if isinstance(job, SynthResult) else job.result()
+
+    @staticmethod
+    def _keep(record: TrainingRecord) -> SynthResult:
+        return SynthResult(record, True, "kept existing description")
 
     def close(self) -> None:
         self.frontend.close()
+
+
+def synth_request(record: TrainingRecord, obs: FaceObservation) -> FaceRequest:
+    """The inference conversation for the face, with the labels the analysis must reach appended."""
+    messages, images = build_messages(obs)
+    text_part = messages[-1]["content"][-1]
+    text_part["text"] += "\n" + render_synth_hint(record.emotion, record.aus)
+    return FaceRequest(0, obs, messages, images, None)
 
 
 def rejection_errors(results: Iterable[SynthResult]) -> list[RecordError]:

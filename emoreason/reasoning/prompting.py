@@ -67,6 +67,12 @@ def render_user(obs: FaceObservation, n_faces: int = 1, labels: Sequence[str] | 
     )
 
 
+def render_synth_hint(emotion: str, gold_aus: Sequence[int]) -> str:
+    """What `data synth` adds to the user prompt when a model explains a labelled face."""
+    aus = [f"AU{c}" for c in sorted(gold_aus)]
+    return load_template("synth").render(emotion=emotion, gold_aus=aus).strip()
+
+
 @dataclass
 class PromptImages:
     """The pixels that go with one conversation, in the order of its image placeholders."""
