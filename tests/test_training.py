@@ -161,14 +161,20 @@ def test_accelerate_configs_parse(path):
     assert config["num_processes"] >= 1 and config["distributed_type"] in ("NO", "MULTI_GPU", "DEEPSPEED")
 
 
-def test_sft_with_face_tokens_trains_and_ships_the_projector(workdir):
+@pytest.fixture(scope="module")
+def sft_face_run(workdir):
+    out = workdir["root"] / "sft-face"
+    _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=6", "trainer.save_steps=3",
+           "face_tokens.enabled=true", "face_tokens.encoder=ViT-B-32")  # fmt: skip
+    return out
+
+
+def test_sft_with_face_tokens_trains_and_ships_the_projector(sft_face_run, workdir):
     from safetensors.torch import load_file
 
     from emoreason.models.face_tokens import FaceProjector
 
-    out = workdir["root"] / "sft-face"
-    _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=6", "trainer.save_steps=3",
-           "face_tokens.enabled=true", "face_tokens.encoder=ViT-B-32")  # fmt: skip
+    out = sft_face_run
     for folder in (out / "checkpoint-3", out / "checkpoint-6", out / "adapter"):
         assert (folder / "face_projector.safetensors").exists(), folder
     first = load_file(out / "checkpoint-3" / "face_projector.safetensors")
@@ -182,3 +188,60 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+def test_grpo_with_face_tokens_runs_and_ships_the_projector(sft_face_run, workdir):
+    out = workdir["root"] / "grpo-face"
+    _train("grpo", workdir, f"adapter={sft_face_run / 'adapter'}", f"trainer.output_dir={out}",
+           "trainer.max_steps=2", "trainer.save_steps=2", "trainer.max_completion_length=24")  # fmt: skip
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert "rewards/emotion/mean" in state["log_history"][0]
+    for folder in (out / "checkpoint-2", out / "adapter"):
+        assert (folder / "face_projector.safetensors").exists(), folder
+    assert _analyze_with(workdir, out / "adapter", 4)["faces"]
+
+
+def test_grpo_face_tokens_reach_generation_log_probs_and_the_projector_gradient(sft_face_run, workdir, tmp_path):
+    """In-process, one generation batch: the face tokens are in the prompt trl generates from, they change
+    the log-probs GRPO optimises, and the policy gradient reaches the projector."""
+    import torch
+
+    from emoreason.models.face_tokens import VIDEO_PAD
+    from emoreason.training.grpo import build_grpo_trainer
+
+    recipe = load_recipe(RECIPES / "grpo.yaml", [
+        f"model={workdir['model']}", f"train_file={workdir['root'] / 'train.jsonl'}",
+        f"adapter={sft_face_run / 'adapter'}", f"trainer.output_dir={tmp_path}",
+        "trainer.max_completion_length=8", "trainer.report_to=none"])  # fmt: skip
+    trainer, projector = build_grpo_trainer(recipe)
+    layout = projector.config.layout
+    examples = [trainer.train_dataset[i] for i in (0, 0, 1, 1)]
+
+    from trl.data_utils import prepare_multimodal_messages
+
+    prompts = [prepare_multimodal_messages(e["prompt"], images=[e["image"]]) for e in examples]  # as trl does
+    prompt_ids, _, fields = trainer._tokenize_prompts(prompts)
+    pad = trainer.processing_class.tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+    assert all(ids.count(pad) == layout.num_tokens for ids in prompt_ids)
+    assert fields["pixel_values_videos"].shape[0] == 4 * layout.rows  # generate gets the face features
+
+    batch = trainer._generate_and_score_completions(examples)
+    assert batch["face_features"].shape[:2] == (4, layout.rows)
+    # trl's second encoding (for the log-probs) marks the face tokens where generation had them
+    types = batch["mm_token_type_ids"][:, : batch["prompt_ids"].shape[1]]
+    assert torch.equal(types == 2, batch["prompt_ids"] == pad)
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1)
+    keep = batch["completion_ids"].shape[1]
+    forward = {k: batch[k] for k in ("pixel_values", "image_grid_thw", "num_images", "mm_token_type_ids")}
+    with torch.no_grad():
+        with_faces, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, **forward)
+        trainer._face_features = torch.zeros_like(batch["face_features"])
+        blank, _, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, keep, **forward)
+    assert not torch.allclose(with_faces, blank)
+
+    batch["advantages"] = torch.tensor([1.0, -1.0, 1.0, -1.0])  # as if rewards differed within each group
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which this test does not run
+    trainer._compute_loss(trainer.model, batch).backward()
+    grads = [p.grad for p in projector.parameters()]
+    assert all(g is not None for g in grads) and any(float(g.abs().max()) > 0 for g in grads)

@@ -24,16 +24,26 @@ def encode_prompts(
     With a face `projector` (and its `features` extractor), `face_crops` (one aligned crop per
     conversation) become face tokens at the conversations' video placeholders.
     """
-    from .face_tokens import face_token_inputs, restore_placeholders
+    from .face_tokens import face_token_inputs
 
     texts = [processor.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in conversations]
+    layout = projector.config.layout if projector is not None else None
+    batch = encode_texts(processor, texts, [image for group in images for image in group], layout)
     if projector is not None:
-        texts = [projector.config.layout.mark(t) for t in texts]
-    flat = [image for group in images for image in group]
-    batch = processor(text=texts, images=flat or None, return_tensors="pt", padding=True)
-    if projector is not None:
-        restore_placeholders(batch, processor.tokenizer)
         if face_crops is None or any(c is None for c in face_crops):
             raise ValueError("face tokens need the aligned crop of every face")
-        batch.update(face_token_inputs(features(list(face_crops)), projector.config.layout))
+        batch.update(face_token_inputs(features(list(face_crops)), layout))
+    return batch
+
+
+def encode_texts(processor: Any, texts: Sequence[str], images: Sequence[Any], layout: Any = None) -> Any:
+    """Rendered chat texts + their images (flat, in order) -> BatchFeature; with a face-token
+    `layout`, the texts' video placeholders become K video pads (the features go in separately)."""
+    from .face_tokens import restore_placeholders
+
+    if layout is not None:
+        texts = [layout.mark(t) for t in texts]
+    batch = processor(text=list(texts), images=list(images) or None, return_tensors="pt", padding=True)
+    if layout is not None:
+        restore_placeholders(batch, processor.tokenizer)
     return batch

@@ -10,36 +10,52 @@ Generation runs through vLLM when the recipe sets `trainer.use_vllm: true` (trl 
 server mode, GPU only), through HF generate otherwise. Resumes from the last checkpoint;
 saves the adapter like SFT does.
 
-Face tokens are not wired into trl's GRPO generation yet: a recipe whose adapter carries a
-face projector is refused with that reason rather than trained without its face tokens.
+With face tokens (the SFT adapter has a face projector, or the recipe turns them on) the
+trainer is FaceTokenGRPOTrainer (face_grpo.py): the same GRPO, with the face tokens in every
+generation and log-prob forward; the projector keeps training and is saved with the LoRA.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..rewards import REWARDS
 from .config import Recipe
-from .sft import build_model, last_checkpoint, prepared_dataset, save_artefact
+from .sft import (
+    ProjectorCheckpoints,
+    build_model,
+    last_checkpoint,
+    prepared_dataset,
+    restore_projector,
+    save_artefact,
+)
 
 
 def run_grpo(recipe: Recipe) -> Path:
+    """Train; returns the adapter folder."""
+    trainer, projector = build_grpo_trainer(recipe)
+    trainer.train(resume_from_checkpoint=last_checkpoint(recipe.output_dir))
+    return save_artefact(trainer.model, projector, recipe.output_dir / "adapter")
+
+
+def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
+    """(trl trainer ready to train, face projector or None); the projector restored on resume."""
     from trl import GRPOConfig, GRPOTrainer
+
+    from .face_grpo import FaceTokenGRPOTrainer
 
     unknown = set(recipe.rewards) - set(REWARDS)
     if unknown:
         raise ValueError(f"unknown reward(s) {sorted(unknown)} in the recipe; known: {sorted(REWARDS)}")
-    if recipe.face_tokens.enabled or (
-        recipe.adapter and (Path(recipe.adapter) / "face_projector.safetensors").exists()
-    ):
-        raise ValueError("GRPO with face tokens is not supported yet: train GRPO from an adapter without a projector")
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     dataset = prepared_dataset(recipe, require_description=False)
     # trl's VLM path reads the prompt and image columns; the rewards read emotion and aus.
     dataset = dataset.remove_columns(["completion"])
-    model, processor, _, _ = build_model(recipe)
+    model, processor, projector, features = build_model(recipe)
+    restore_projector(projector, last_checkpoint(recipe.output_dir))
     names = list(recipe.rewards)
     args = GRPOConfig(
         **{
@@ -50,15 +66,20 @@ def run_grpo(recipe: Recipe) -> Path:
             **recipe.trainer,
         }
     )
-    trainer = GRPOTrainer(
+    common = dict(
         model=model,
         reward_funcs=[_named(REWARDS[n], n) for n in names],
         args=args,
         train_dataset=dataset,
         processing_class=processor,
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(recipe.output_dir))
-    return save_artefact(trainer.model, None, recipe.output_dir / "adapter")
+    if projector is None:
+        trainer = GRPOTrainer(**common)
+    else:
+        trainer = FaceTokenGRPOTrainer(
+            **common, projector=projector, features=features, callbacks=[ProjectorCheckpoints(projector)]
+        )
+    return trainer, projector
 
 
 def _named(fn, name: str):

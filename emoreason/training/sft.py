@@ -30,6 +30,21 @@ class ProjectorCheckpoints(TrainerCallback):
         self.projector.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
+def restore_projector(projector: Any, checkpoint: str | None) -> None:
+    """On resume: the projector as it was in the checkpoint (the Trainer restores only the LoRA)."""
+    from ..models.face_tokens import FaceProjector
+
+    if checkpoint and projector is not None and (Path(checkpoint) / "face_projector.safetensors").exists():
+        projector.load_state_dict(FaceProjector.load(checkpoint).state_dict())
+
+
+def uses_face_tokens(recipe: Recipe) -> bool:
+    """Face tokens are on by the recipe, or because the adapter being trained on has a projector."""
+    return recipe.face_tokens.enabled or bool(
+        recipe.adapter and (Path(recipe.adapter) / "face_projector.safetensors").exists()
+    )
+
+
 def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
     """(peft model, processor, projector or None, feature extractor or None), ready to train."""
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
@@ -58,7 +73,7 @@ def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
                             task_type="CAUSAL_LM")  # fmt: skip
         model = get_peft_model(model, config)
     features = None
-    if recipe.face_tokens.enabled or projector is not None:
+    if uses_face_tokens(recipe):
         ft = recipe.face_tokens
         layout = projector.config.layout if projector is not None else FaceTokenLayout(ft.num_tokens)
         encoder = projector.config.encoder if projector is not None else ft.encoder
@@ -101,7 +116,7 @@ def prepared_dataset(recipe: Recipe, require_description: bool) -> Any:
         recipe.output_dir / "prepared",
         face_mode=recipe.face_mode,
         labels=recipe.labels,
-        face_tokens=recipe.face_tokens.enabled,
+        face_tokens=uses_face_tokens(recipe),
         require_description=require_description,
     )
     skipped = errors + problems
@@ -126,7 +141,6 @@ def run_sft(recipe: Recipe) -> Path:
     """Train; returns the adapter folder."""
     from trl import SFTConfig, SFTTrainer
 
-    from ..models.face_tokens import FaceProjector
     from .collator import SFTCollator
 
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
@@ -134,8 +148,7 @@ def run_sft(recipe: Recipe) -> Path:
     dataset = prepared_dataset(recipe, require_description=True)
     model, processor, projector, features = build_model(recipe)
     resume = last_checkpoint(recipe.output_dir)
-    if resume and projector is not None and (Path(resume) / "face_projector.safetensors").exists():
-        projector.load_state_dict(FaceProjector.load(resume).state_dict())
+    restore_projector(projector, resume)
     args = SFTConfig(
         **{
             "output_dir": str(recipe.output_dir),
