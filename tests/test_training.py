@@ -245,3 +245,32 @@ def test_grpo_face_tokens_reach_generation_log_probs_and_the_projector_gradient(
     trainer._compute_loss(trainer.model, batch).backward()
     grads = [p.grad for p in projector.parameters()]
     assert all(g is not None for g in grads) and any(float(g.abs().max()) > 0 for g in grads)
+
+
+def test_two_process_data_parallel_sft_then_grpo_with_face_tokens(workdir):
+    """The multi-GPU path without GPUs: 2 processes under torchrun (gloo on CPU), the launcher
+    accelerate's multi-GPU configs use. Same code, no change: one front-end pass, both ranks
+    train on their own shard, one writer for checkpoints and the artefact."""
+    root = workdir["root"]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+              "-m", "emoreason", "train"]  # fmt: skip
+    data = [f"model={workdir['model']}", f"train_file={root / 'train.jsonl'}"]
+    sft, grpo = root / "ddp-sft", root / "ddp-grpo"
+    runs = [
+        ["sft", "--config", str(RECIPES / "sft.yaml"), *data, f"trainer.output_dir={sft}", "trainer.max_steps=4",
+         "trainer.save_steps=4", "face_tokens.enabled=true", "face_tokens.encoder=ViT-B-32"],
+        ["grpo", "--config", str(RECIPES / "grpo.yaml"), *data, f"adapter={sft / 'adapter'}",
+         f"trainer.output_dir={grpo}", "trainer.max_steps=2", "trainer.save_steps=2",
+         "trainer.max_completion_length=16"],
+    ]  # fmt: skip
+    for args in runs:
+        proc = subprocess.run([*launch, *args], capture_output=True, text=True, cwd=root)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stderr.count("XNNPACK delegate") == 1  # the front-end ran in one process only
+    state = json.loads((sft / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["epoch"] == 4.0  # 8 records, 4 per process: 2 processes see all 8 in each step
+    for folder in (sft / "checkpoint-4", grpo / "checkpoint-2"):
+        assert {p.name for p in folder.glob("rng_state_*.pth")} == {"rng_state_0.pth", "rng_state_1.pth"}
+        assert (folder / "face_projector.safetensors").exists()
+    assert (grpo / "adapter" / "face_projector.safetensors").exists()
+    assert _analyze_with(workdir, grpo / "adapter", 4)["faces"]

@@ -116,12 +116,14 @@ class FaceProjector(nn.Module):
         x = x.permute(0, 1, 3, 2, 4, 5).reshape(-1, MERGE * MERGE * d)
         return self.mlp(x)
 
-    def save(self, folder: str | Path) -> None:
+    def save(self, folder: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        """Weights + config into `folder`; `state_dict` overrides the live weights (gathered ZeRO-3 shards)."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, folder / PROJECTOR_FILE)
+        weights = self.state_dict() if state_dict is None else state_dict
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, folder / PROJECTOR_FILE)
         (folder / PROJECTOR_CONFIG).write_text(json.dumps(asdict(self.config), indent=2))
 
     @classmethod

@@ -37,7 +37,7 @@ def run_grpo(recipe: Recipe) -> Path:
     """Train; returns the adapter folder."""
     trainer, projector = build_grpo_trainer(recipe)
     trainer.train(resume_from_checkpoint=last_checkpoint(recipe.output_dir))
-    return save_artefact(trainer.model, projector, recipe.output_dir / "adapter")
+    return save_artefact(trainer, projector, recipe.output_dir / "adapter")
 
 
 def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
@@ -51,11 +51,6 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
         raise ValueError(f"unknown reward(s) {sorted(unknown)} in the recipe; known: {sorted(REWARDS)}")
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
-    dataset = prepared_dataset(recipe, require_description=False)
-    # trl's VLM path reads the prompt and image columns; the rewards read emotion and aus.
-    dataset = dataset.remove_columns(["completion"])
-    model, processor, projector, features = build_model(recipe)
-    restore_projector(projector, last_checkpoint(recipe.output_dir))
     names = list(recipe.rewards)
     args = GRPOConfig(
         **{
@@ -66,6 +61,11 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
             **recipe.trainer,
         }
     )
+    dataset = prepared_dataset(recipe, args, require_description=False)
+    # trl's VLM path reads the prompt and image columns; the rewards read emotion and aus.
+    dataset = dataset.remove_columns(["completion"])
+    model, processor, projector, features = build_model(recipe)
+    restore_projector(projector, last_checkpoint(recipe.output_dir))
     common = dict(
         model=model,
         reward_funcs=[_named(REWARDS[n], n) for n in names],

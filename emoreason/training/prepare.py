@@ -11,12 +11,20 @@ the gateway and evaluation. The result is a `datasets.Dataset` with columns
 
 which both trainers use: SFT with emoreason's collator, GRPO through trl's own VLM path
 (the `emotion` and `aus` columns reach the reward functions).
+
+The examples are cached in `cache_dir` under a fingerprint of their inputs (records,
+options, prompt templates, emoreason version): a resumed run, and the other processes of a
+multi-GPU run (which wait for the main one), read the cache instead of running the
+front-end again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from PIL import Image
@@ -41,6 +49,23 @@ def prepare_examples(
 
     cache = Path(cache_dir)
     (cache / "crops").mkdir(parents=True, exist_ok=True)
+    fingerprint = _fingerprint(records, face_mode, labels, face_tokens, require_description)
+    cached = _read_cache(cache, fingerprint)
+    if cached is not None:
+        rows, errors = cached
+    else:
+        rows, errors = _build_rows(records, cache, face_mode, labels, face_tokens, require_description)
+        _write_cache(cache, fingerprint, rows, errors)
+    if not rows:
+        return None, errors
+    dataset = Dataset.from_list(rows).cast_column("image", ImageFeature())
+    # Conversations are stored as JSON text (Arrow would merge the content blocks' keys) and
+    # decoded on access, so trl and the collator both see ordinary message lists.
+    dataset.set_transform(_decode_prompt)
+    return dataset, errors
+
+
+def _build_rows(records, cache, face_mode, labels, face_tokens, require_description):
     frontend = FaceFrontEnd(FrontEndConfig(face_mode=face_mode))
     rows, errors = [], []
     try:
@@ -73,13 +98,39 @@ def prepare_examples(
             )
     finally:
         frontend.close()
-    if not rows:
-        return None, errors
-    dataset = Dataset.from_list(rows).cast_column("image", ImageFeature())
-    # Conversations are stored as JSON text (Arrow would merge the content blocks' keys) and
-    # decoded on access, so trl and the collator both see ordinary message lists.
-    dataset.set_transform(_decode_prompt)
-    return dataset, errors
+    return rows, errors
+
+
+def _fingerprint(records, face_mode, labels, face_tokens, require_description) -> str:
+    from .. import __version__
+    from ..reasoning.prompting import PROMPT_DIR
+
+    h = hashlib.sha256()
+    options = [face_mode, list(labels or []), face_tokens, require_description, __version__]
+    h.update(json.dumps(options).encode())
+    for template in sorted(PROMPT_DIR.glob("*.jinja")):
+        h.update(template.read_bytes())
+    for record in records:
+        h.update(json.dumps({**record.to_json(), "path": str(record.image_path.resolve())}).encode())
+    return h.hexdigest()
+
+
+def _read_cache(cache: Path, fingerprint: str):
+    manifest = cache / "examples.json"
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.get("fingerprint") != fingerprint:
+        return None
+    return data["rows"], [RecordError(**e) for e in data["errors"]]
+
+
+def _write_cache(cache: Path, fingerprint: str, rows: list, errors: list) -> None:
+    manifest = cache / "examples.json"
+    tmp = manifest.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "rows": rows, "errors": [asdict(e) for e in errors]}))
+    os.replace(tmp, manifest)  # atomic: a reader sees the old manifest or the whole new one
 
 
 def _decode_prompt(batch: dict) -> dict:

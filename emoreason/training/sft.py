@@ -27,7 +27,10 @@ class ProjectorCheckpoints(TrainerCallback):
         self.projector = projector
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self.projector.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+        # One writer. Under ZeRO-3 the live weights are shards (numel 0); the DeepSpeed
+        # checkpoint holds the projector then and restores it itself.
+        if state.is_world_process_zero and all(p.numel() for p in self.projector.parameters()):
+            self.projector.save(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
 def restore_projector(projector: Any, checkpoint: str | None) -> None:
@@ -97,30 +100,41 @@ def placement(recipe: Recipe) -> str | None:
     return f"cuda:{local_rank}" if recipe.quantization else "cpu"
 
 
-def save_artefact(model: Any, projector: Any, out: Path) -> Path:
-    """The adapter folder `analyze --adapter` loads: the LoRA, and the face projector when there is one."""
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
+def save_artefact(trainer: Any, projector: Any, out: Path) -> Path:
+    """The adapter folder `analyze --adapter` loads: the LoRA, and the face projector when there is one.
+
+    Every process calls this (under ZeRO-3 the weights are gathered from all of them); only
+    the main process writes.
+    """
+    trainer.save_model(str(out))  # the LoRA (gathered under ZeRO-3), written by the main process
     if projector is not None:
-        projector.save(out)
+        state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+        if trainer.is_world_process_zero():
+            prefix = "face_projector."
+            weights = {k.split(prefix, 1)[1]: v for k, v in state.items() if prefix in k}
+            projector.save(out, state_dict=weights)
+    trainer.accelerator.wait_for_everyone()
     return out
 
 
-def prepared_dataset(recipe: Recipe, require_description: bool) -> Any:
+def prepared_dataset(recipe: Recipe, args: Any, require_description: bool) -> Any:
+    """The training examples; under several processes (`args`: the trainer's arguments) the
+    main one prepares them and the others then read its cache (prepare.py): the front-end runs once."""
     from ..data.converters import convert
     from .prepare import prepare_examples
 
     records, errors = convert(recipe.train_file)
-    dataset, problems = prepare_examples(
-        records,
-        recipe.output_dir / "prepared",
-        face_mode=recipe.face_mode,
-        labels=recipe.labels,
-        face_tokens=uses_face_tokens(recipe),
-        require_description=require_description,
-    )
+    with args.main_process_first(desc="preparing the training examples"):
+        dataset, problems = prepare_examples(
+            records,
+            recipe.output_dir / "prepared",
+            face_mode=recipe.face_mode,
+            labels=recipe.labels,
+            face_tokens=uses_face_tokens(recipe),
+            require_description=require_description,
+        )
     skipped = errors + problems
-    if skipped:
+    if skipped and args.process_index == 0:
         report = recipe.output_dir / "skipped_records.txt"
         report.write_text("\n".join(map(str, skipped)) + "\n")
         print(f"{len(skipped)} records skipped (reasons in {report})")
@@ -145,10 +159,6 @@ def run_sft(recipe: Recipe) -> Path:
 
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
-    dataset = prepared_dataset(recipe, require_description=True)
-    model, processor, projector, features = build_model(recipe)
-    resume = last_checkpoint(recipe.output_dir)
-    restore_projector(projector, resume)
     args = SFTConfig(
         **{
             "output_dir": str(recipe.output_dir),
@@ -159,6 +169,10 @@ def run_sft(recipe: Recipe) -> Path:
             **recipe.trainer,
         }
     )
+    dataset = prepared_dataset(recipe, args, require_description=True)
+    model, processor, projector, features = build_model(recipe)
+    resume = last_checkpoint(recipe.output_dir)
+    restore_projector(projector, resume)
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -168,4 +182,4 @@ def run_sft(recipe: Recipe) -> Path:
         callbacks=[ProjectorCheckpoints(projector)] if projector is not None else None,
     )
     trainer.train(resume_from_checkpoint=resume)
-    return save_artefact(trainer.model, projector, recipe.output_dir / "adapter")
+    return save_artefact(trainer, projector, recipe.output_dir / "adapter")
