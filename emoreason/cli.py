@@ -11,6 +11,8 @@ emoreason data validate train.jsonl               # every problem at once (missi
 emoreason data synth SOURCE --out sft.jsonl       # write the missing reasoning, agreeing with the labels
 emoreason data synth SOURCE --out sft.jsonl --base-url URL --model NAME   # ... written by a served model
 emoreason train sft|grpo --config training/recipes/<model>/<stage>.yaml [key=value ...]
+emoreason eval --benchmark rafdb --data ~/data/RAF-DB/basic --backend embedded --out runs/rafdb-embedded
+emoreason eval compare runs/rafdb-embedded runs/rafdb-qwen   # one side-by-side table
 """
 
 from __future__ import annotations
@@ -53,32 +55,25 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in JSON output")
     a.add_argument("--fps", type=float, default=2.0, help="video sampling rate (frames per second)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
-    v = a.add_argument_group("VLM backends (transformers, openai)")
-    v.add_argument("--model", default=None, help="hub id or checkpoint folder (openai: the served model name)")
-    v.add_argument("--adapter", default=None, help="transformers: adapter folder saved by `emoreason train`")
-    v.add_argument("--dtype", default="auto", help="transformers: auto|bfloat16|float16|float32")
-    v.add_argument("--device", default=None, help="transformers: cpu, cuda, cuda:1 (default: cuda if available)")
-    v.add_argument("--quantization", choices=("4bit", "8bit"), default=None, help="transformers: bitsandbytes")
-    v.add_argument("--batch-size", type=int, default=8, help="faces per generate call / images per group")
-    v.add_argument("--max-new-tokens", type=int, default=384)
-    v.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    v.add_argument("--temperature", type=float, default=1.0)
-    v.add_argument("--top-p", type=float, default=1.0)
-    v.add_argument("--seed", type=int, default=None)
-    v.add_argument("--include-scene", action="store_true", help="send the whole image as well as the face crop")
-    v.add_argument(
-        "--face-tokens",
-        dest="face_tokens",
-        action="store_true",
-        default=None,
-        help="transformers: require face tokens (on by default when the adapter has a projector)",
-    )
-    v.add_argument("--no-face-tokens", dest="face_tokens", action="store_false")
-    v.add_argument("--base-url", default=None, help="openai: e.g. http://localhost:8000/v1")
-    v.add_argument("--api-key", default=None, help="openai: key (default: $OPENAI_API_KEY)")
-    v.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
-    v.add_argument("--max-retries", type=int, default=3, help="openai: retries with backoff on 429/5xx/timeouts")
-    v.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight at once")
+    _add_backend_arguments(a, sample_flag="--sample")
+
+    e = sub.add_parser("eval", help="run a backend over a benchmark; `eval compare RUN...` lines runs up")
+    e.add_argument("runs", nargs="*", metavar="compare RUN_DIR", help="`compare RUN_DIR RUN_DIR...`")
+    e.add_argument("--benchmark", help="one of: " + ", ".join(_benchmark_names()))
+    e.add_argument("--data", help="the benchmark's local copy, in its published layout")
+    e.add_argument("--out", help="run directory (resumes what is already there)")
+    e.add_argument("--split", default=None, help="benchmark split (default: its test split)")
+    e.add_argument("--fold", type=int, default=None, help="DISFA/BP4D: subject-exclusive fold 0-2 (default all)")
+    e.add_argument("--face-mode", choices=("detect", "full"), default=None, help="override the benchmark's")
+    e.add_argument("--limit", type=int, default=None, help="the first N samples")
+    e.add_argument("--sample", dest="subset", type=int, default=None, help="a seeded random subset of N samples")
+    e.add_argument("--subset-seed", type=int, default=0, help="seed of --sample")
+    e.add_argument("--backend", default="embedded", choices=BACKENDS)
+    e.add_argument("--no-prior", action="store_true", help="embedded: AU evidence only")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.add_argument("--judge-url", default=None, help="score the reasoning with a judge model at this endpoint")
+    e.add_argument("--judge-model", default=None, help="with --judge-url: the judge's model name")
+    _add_backend_arguments(e, sample_flag="--do-sample")
 
     t = sub.add_parser("make-tiny-model", help="build a tiny random Qwen-VL model offline (tests, benchmarks)")
     t.add_argument("out_dir")
@@ -136,6 +131,36 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_backend_arguments(parser: argparse.ArgumentParser, sample_flag: str) -> None:
+    """The VLM backend flags `analyze` and `eval` share (`eval` names the decoding flag --do-sample)."""
+    v = parser.add_argument_group("VLM backends (transformers, openai)")
+    v.add_argument("--model", default=None, help="hub id or checkpoint folder (openai: the served model name)")
+    v.add_argument("--adapter", default=None, help="transformers: adapter folder saved by `emoreason train`")
+    v.add_argument("--dtype", default="auto", help="transformers: auto|bfloat16|float16|float32")
+    v.add_argument("--device", default=None, help="transformers: cpu, cuda, cuda:1 (default: cuda if available)")
+    v.add_argument("--quantization", choices=("4bit", "8bit"), default=None, help="transformers: bitsandbytes")
+    v.add_argument("--batch-size", type=int, default=8, help="faces per generate call / images per group")
+    v.add_argument("--max-new-tokens", type=int, default=384)
+    v.add_argument(sample_flag, dest="sample", action="store_true", help="sample instead of greedy decoding")
+    v.add_argument("--temperature", type=float, default=1.0)
+    v.add_argument("--top-p", type=float, default=1.0)
+    v.add_argument("--seed", type=int, default=None)
+    v.add_argument("--include-scene", action="store_true", help="send the whole image as well as the face crop")
+    v.add_argument(
+        "--face-tokens",
+        dest="face_tokens",
+        action="store_true",
+        default=None,
+        help="transformers: require face tokens (on by default when the adapter has a projector)",
+    )
+    v.add_argument("--no-face-tokens", dest="face_tokens", action="store_false")
+    v.add_argument("--base-url", default=None, help="openai: e.g. http://localhost:8000/v1")
+    v.add_argument("--api-key", default=None, help="openai: key (default: $OPENAI_API_KEY)")
+    v.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
+    v.add_argument("--max-retries", type=int, default=3, help="openai: retries with backoff on 429/5xx/timeouts")
+    v.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight at once")
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # small models: measured 10-30x faster than 2 threads
     parser = _build_parser()
@@ -150,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             return _train(args)
         if args.command == "data":
             return _data(args)
+        if args.command == "eval":
+            return _eval(args, parser)
         if args.command == "make-tiny-model":
             from .models.tiny import make_tiny_model
 
@@ -233,6 +260,41 @@ def _analyze(args: argparse.Namespace) -> int:
     if failed:
         print(f"emoreason: {failed} of {len(paths)} inputs failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def _benchmark_names() -> list[str]:
+    from .eval.benchmarks import BENCHMARKS
+
+    return list(BENCHMARKS)
+
+
+def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .eval.report import compare
+
+    if args.runs:
+        if args.runs[0] != "compare" or len(args.runs) < 2:
+            parser.error("eval: positional arguments are `compare RUN_DIR...`")
+        print(compare(args.runs[1:]), end="")
+        return 0
+    if not (args.benchmark and args.data and args.out):
+        parser.error("eval needs --benchmark, --data and --out (or `eval compare RUN_DIR...`)")
+    from .eval.report import markdown
+    from .eval.runner import RunConfig, run_eval
+
+    config = RunConfig(
+        benchmark=args.benchmark, data=str(Path(args.data).resolve()), backend=args.backend, split=args.split,
+        fold=args.fold, face_mode=args.face_mode, limit=args.limit, sample=args.subset, seed=args.subset_seed,
+        backend_options=_backend_options(args),
+    )  # fmt: skip
+    judge = None
+    if args.judge_url:
+        from .eval.judge import Judge
+
+        judge = Judge(args.judge_url, args.judge_model, api_key=args.api_key, concurrency=args.concurrency)
+    report = run_eval(config, args.out, progress=not args.quiet, judge=judge)
+    print(markdown(report), end="")
+    print(f"report: {Path(args.out) / 'report.md'}", file=sys.stderr)
     return 0
 
 

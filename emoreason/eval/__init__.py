@@ -1,0 +1,1 @@
+"""Batch evaluation on FEA benchmarks: adapters (benchmarks/), metrics, the resumable runner, reports."""

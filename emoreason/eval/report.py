@@ -1,0 +1,230 @@
+"""Report of one eval run (report.json, report.md, PNG plots) and the side-by-side table of several runs.
+
+report.json holds every figure; report.md the tables a paper needs; the plots are the
+confusion matrix, per-class recall, per-AU F1 and the reliability diagram.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .metrics import au_metrics, calibration, emotion_metrics, reasoning_metrics
+
+# The figures `eval compare` lines up, in order: (label, path into report.json).
+SUMMARY = [
+    ("samples", ("n",)),
+    ("errors", ("errors",)),
+    ("accuracy", ("emotion", "accuracy")),
+    ("macro-F1", ("emotion", "macro_f1")),
+    ("UAR", ("emotion", "uar")),
+    ("WAR", ("emotion", "war")),
+    ("AU F1 (cited)", ("au_cited", "mean_f1")),
+    ("AU F1 (detector)", ("au_detector", "mean_f1")),
+    ("format valid", ("reasoning", "format_valid")),
+    ("consistency", ("reasoning", "consistency")),
+    ("ROUGE-L", ("reasoning", "rouge_l")),
+    ("ECE", ("calibration", "ece")),
+    ("judge", ("judge", "mean")),
+    ("ms / sample", ("ms_per_sample",)),
+]
+
+
+def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, config=None) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "benchmark": bench.name if bench else None,
+        "title": bench.title if bench else None,
+        "run": asdict(config) if config is not None else None,
+        "n": len(rows),
+        "errors": sum(1 for r in rows if r.get("error")),
+        "error_examples": [f"{r['id']}: {r['error']}" for r in rows if r.get("error")][:5],
+        "labels": labels,
+        "au_protocol": protocol,
+    }
+    timed = [r["ms"] for r in rows if r.get("ms") is not None]
+    report["ms_per_sample"] = sum(timed) / len(timed) if timed else None
+    with_label = [r for r in rows if r.get("gold_emotion") and labels and r["gold_emotion"] in labels]
+    if with_label:
+        report["emotion"] = emotion_metrics(
+            [r["gold_emotion"] for r in with_label], [r.get("emotion") for r in with_label], labels
+        )
+        report["calibration"] = calibration(
+            [r.get("confidence") for r in with_label], [r.get("emotion") == r["gold_emotion"] for r in with_label]
+        )
+    with_aus = [r for r in rows if r.get("gold_aus") is not None]
+    if with_aus and protocol:
+        gold = [r["gold_aus"] for r in with_aus]
+        report["au_cited"] = au_metrics(gold, [r.get("cited_aus") or [] for r in with_aus], protocol)
+        report["au_detector"] = au_metrics(gold, [r.get("detector_aus") or [] for r in with_aus], protocol)
+    answered = [r for r in rows if not r.get("error")]
+    if answered:
+        report["reasoning"] = reasoning_metrics([r["text"] for r in answered], [r.get("reference") for r in answered])
+    judged = [r["judge"] for r in rows if r.get("judge") is not None]
+    if judged:
+        report["judge"] = {"mean": sum(judged) / len(judged), "n": len(judged)}
+    return report
+
+
+def write_report(rows, out: Path, labels, protocol, bench=None, config=None) -> dict[str, Any]:
+    report = build_report(rows, labels, protocol, bench, config)
+    out = Path(out)
+    report["plots"] = plot(report, out)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown(report))
+    return report
+
+
+def summary_value(report: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = report
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    run = report.get("run") or {}
+    model = (run.get("backend_options") or {}).get("model")
+    parts = [
+        f"# {report.get('title') or 'evaluation'}: {run.get('backend', '?')}{f' ({model})' if model else ''}",
+        "",
+        _table(
+            ["metric", "value"],
+            [(name, summary_value(report, path)) for name, path in SUMMARY if summary_value(report, path) is not None],
+        ),  # fmt: skip
+    ]
+    emotion = report.get("emotion")
+    if emotion:
+        labels = report["labels"]
+        parts += ["", "## Per class", ""]
+        parts.append(_table(["class", "support", "precision", "recall", "F1"],
+                            [(c, v["support"], v["precision"], v["recall"], v["f1"])
+                             for c, v in emotion["per_class"].items()]))  # fmt: skip
+        parts += ["", "## Confusion matrix (rows: gold, columns: predicted)", ""]
+        columns = [*labels, "none"]
+        parts.append(_table(["gold \\ predicted", *columns],
+                            [(g, *[emotion["confusion"][g][c] for c in columns]) for g in labels]))  # fmt: skip
+    for key, title in (("au_cited", "AUs cited in the reasoning"), ("au_detector", "AUs from the detector")):
+        if report.get(key):
+            per_au = report[key]["per_au"]
+            parts += ["", f"## Per-AU F1: {title}", ""]
+            parts.append(_table(["AU", *per_au], [("F1", *[v["f1"] for v in per_au.values()]),
+                                                  ("support", *[v["support"] for v in per_au.values()])]))  # fmt: skip
+    if report.get("error_examples"):
+        parts += ["", "## Errors (first 5)", ""] + [f"- {e}" for e in report["error_examples"]]
+    return "\n".join(parts) + "\n"
+
+
+def plot(report: dict[str, Any], out: Path) -> list[str]:
+    """The PNGs the report has data for; returns their file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    written = []
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+
+    emotion = report.get("emotion")
+    if emotion:
+        labels = report["labels"]
+        columns = [*labels, "none"]
+        counts = np.array([[emotion["confusion"][g][c] for c in columns] for g in labels], dtype=float)
+        share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        fig, ax = plt.subplots(figsize=(1 + 0.7 * len(columns), 1 + 0.6 * len(labels)))
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("gold")
+        for i in range(len(labels)):
+            for j in range(len(columns)):
+                ax.text(
+                    j, i, int(counts[i, j]), ha="center", va="center", color="white" if share[i, j] > 0.5 else "black"
+                )
+        ax.set_title(f"confusion (accuracy {emotion['accuracy']:.3f})")
+        save(fig, "confusion.png")
+
+        fig, ax = plt.subplots(figsize=(1 + 0.7 * len(labels), 3))
+        ax.bar(labels, [emotion["per_class"][c]["recall"] for c in labels], color="tab:blue")
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("recall")
+        ax.set_title(f"per-class recall (UAR {emotion['uar']:.3f})")
+        ax.tick_params(axis="x", rotation=45)
+        save(fig, "recall.png")
+
+    if report.get("au_cited"):
+        per_cited, per_det = report["au_cited"]["per_au"], report["au_detector"]["per_au"]
+        names = list(per_cited)
+        x = np.arange(len(names))
+        fig, ax = plt.subplots(figsize=(1 + 0.6 * len(names), 3))
+        ax.bar(x - 0.2, [per_cited[n]["f1"] for n in names], 0.4, label="cited in reasoning")
+        ax.bar(x + 0.2, [per_det[n]["f1"] for n in names], 0.4, label="detector")
+        ax.set_xticks(x, names, rotation=45)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("F1")
+        ax.legend()
+        ax.set_title("per-AU F1")
+        save(fig, "au_f1.png")
+
+    bins = (report.get("calibration") or {}).get("bins") or []
+    if any(b["n"] for b in bins):
+        fig, ax = plt.subplots(figsize=(4, 4))
+        filled = [b for b in bins if b["n"]]
+        ax.bar([(b["lo"] + b["hi"]) / 2 for b in filled], [b["accuracy"] for b in filled], width=0.1,
+               edgecolor="black", label="accuracy")  # fmt: skip
+        ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(loc="upper left")
+        ax.set_title(f"reliability (ECE {report['calibration']['ece']:.3f})")
+        save(fig, "reliability.png")
+    return written
+
+
+def compare(run_dirs: Sequence[str | Path]) -> str:
+    """One Markdown table: the summary figures of several runs side by side."""
+    reports, names = [], []
+    for run in run_dirs:
+        path = Path(run) / "report.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{run}: no report.json (run `emoreason eval` there first)")
+        report = json.loads(path.read_text())
+        reports.append(report)
+        options = (report.get("run") or {}).get("backend_options") or {}
+        detail = options.get("adapter") or options.get("model")
+        names.append(f"{Path(run).name} ({report['run']['backend']}{', ' + str(detail) if detail else ''})")
+    benchmarks = {r.get("benchmark") for r in reports}
+    rows = []
+    for name, path in SUMMARY:
+        values = [summary_value(r, path) for r in reports]
+        if any(v is not None for v in values):
+            rows.append((name, *values))
+    title = f"benchmark: {', '.join(sorted(b or '?' for b in benchmarks))}"
+    return title + "\n\n" + _table(["metric", *names], rows) + "\n"
