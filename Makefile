@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability tiny-model clean
+.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability eval-example tiny-model clean
 
 setup: $(VENV)/.installed
 
@@ -49,6 +49,12 @@ bench-backends: setup
 bench-learnability: setup
 	$(PIP) install -q --no-deps .
 	$(PY) bench/learnability.py --out out/bench/learnability.json
+
+# The README's evaluation example: the embedded backend on the FER2013 dev faces, with and without the prior.
+eval-example: setup
+	$(VENV)/bin/emoreason eval --benchmark csv --data ../shared/data/fer2013-dev --out out/runs/fer-embedded
+	$(VENV)/bin/emoreason eval --benchmark csv --data ../shared/data/fer2013-dev --out out/runs/fer-aus-only --no-prior
+	$(VENV)/bin/emoreason eval compare out/runs/fer-embedded out/runs/fer-aus-only
 
 # An offline random Qwen2.5-VL for trying the transformers backend without a hub download.
 tiny-model: setup

@@ -196,3 +196,26 @@ def test_synth_cli_with_an_endpoint(fresh, tmp_path, astronaut):
     kept = [json.loads(line) for line in (tmp_path / "sft.jsonl").read_text().splitlines()]
     assert [r["id"] for r in kept] == ["smile", "done"] and kept[0]["description"] == ASTRONAUT_ANALYSIS
     assert "2 records with a description; 2 rejected" in proc.stderr
+
+
+def test_eval_judge_scores_each_answer_once(fresh, tmp_path, astronaut):
+    from emoreason.eval.judge import JUDGE_FILE, Judge
+    from emoreason.eval.runner import RunConfig, run_eval
+
+    for i, label in enumerate(("happy", "sad")):
+        (tmp_path / "faces" / label).mkdir(parents=True)
+        from PIL import Image
+
+        Image.fromarray(astronaut[40 + i : 230 + i, 130:320]).save(tmp_path / "faces" / label / f"{i}.png")
+    judge = Judge(fresh.base_url, "tiny", api_key=KEY, concurrency=2)
+    config = RunConfig("folder", str(tmp_path / "faces"))
+    report = run_eval(config, tmp_path / "run", progress=False, judge=judge)
+    entries = [json.loads(line) for line in (tmp_path / "run" / JUDGE_FILE).read_text().splitlines()]
+    assert sorted(e["id"] for e in entries) == ["happy/0", "sad/1"]
+    assert all(e["reply"] and not e["reply"].startswith("[error]") for e in entries)  # the served model replied
+    prompt = fresh.requests[-1]["messages"][0]["content"]
+    assert "Gold emotion label:" in prompt and "<answer>" in prompt  # the analysis went to the judge
+    assert report["n"] == 2
+    asked = len(fresh.requests)
+    run_eval(config, tmp_path / "run", progress=False, judge=judge)  # resumed: nothing new to ask
+    assert len(fresh.requests) == asked
