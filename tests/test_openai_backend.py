@@ -219,3 +219,21 @@ def test_eval_judge_scores_each_answer_once(fresh, tmp_path, astronaut):
     asked = len(fresh.requests)
     run_eval(config, tmp_path / "run", progress=False, judge=judge)  # resumed: nothing new to ask
     assert len(fresh.requests) == asked
+
+
+def test_eval_retries_endpoint_failures_on_the_next_run(fresh, tmp_path, astronaut):
+    from PIL import Image
+
+    from emoreason.eval.runner import RunConfig, read_rows, run_eval
+
+    (tmp_path / "faces" / "happy").mkdir(parents=True)
+    Image.fromarray(astronaut[40:230, 130:320]).save(tmp_path / "faces" / "happy" / "a.png")
+    options = dict(base_url=fresh.base_url, model="tiny", api_key=KEY, max_new_tokens=60, max_retries=0)
+    config = RunConfig("folder", str(tmp_path / "faces"), backend="openai", backend_options=options)
+    fresh.fail_next[:] = [503]
+    failed = run_eval(config, tmp_path / "run", progress=False)
+    assert failed["errors"] == 1 and "HTTP 503" in failed["error_examples"][0]
+    healed = run_eval(config, tmp_path / "run", progress=False)  # the endpoint is back: asked again
+    assert healed["errors"] == 0 and healed["n"] == 1
+    row = read_rows(tmp_path / "run" / "predictions.jsonl")["happy/a"]
+    assert row["text"] and not row["error"] and "retryable" not in row  # the served model's answer replaced it

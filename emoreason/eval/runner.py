@@ -8,7 +8,9 @@ RUN_DIR/
 A killed run is started again with the same command: the rows already written are kept
 (a half-written last line is dropped), only the missing samples are analysed, and no
 sample is ever scored twice. Samples that cannot be read, or show no face, get a row with
-the error and count as unanswered: the run goes on.
+the error and count as unanswered: the run goes on. A request that failed for good at a
+remote endpoint is marked retryable: the next run asks again, and its new row replaces
+the old one.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def read_rows(path: Path) -> dict[str, dict[str, Any]]:
                 break
             if not line.endswith(b"\n"):
                 break
-            rows.setdefault(row["id"], row)
+            rows[row["id"]] = row  # a later row (a retried sample) replaces an earlier one
             good_bytes += len(line)
     if good_bytes != path.stat().st_size:
         with open(path, "r+b") as fh:
@@ -110,7 +112,7 @@ def run_eval(config: RunConfig, out_dir: str | Path, progress: bool = True, judg
     (out / RUN_FILE).write_text(json.dumps(asdict(config), indent=2))
 
     done = read_rows(out / PREDICTIONS)
-    todo = [s for s in samples if s.id not in done]
+    todo = [s for s in samples if s.id not in done or done[s.id].get("retryable")]
     if todo:
         face_mode = config.face_mode or bench.face_mode
         with Analyzer(
@@ -169,6 +171,8 @@ def _analyse_chunk(analyzer: Any, chunk: list[Sample], labels) -> list[dict[str,
             rows[j] = _row(sample, None, error=result.error)
         elif not result.faces:
             rows[j] = _row(sample, None, error="no face found")
+        elif result.faces[0].text.startswith("[error]"):  # the endpoint failed after its retries
+            rows[j] = {**_row(sample, None, error=result.faces[0].text), "retryable": True}
         else:
             rows[j] = _row(sample, result.faces[0], ms=result.timings.get("total"))
     return [rows[j] for j in range(len(chunk))]
