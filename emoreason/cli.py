@@ -13,6 +13,7 @@ emoreason data synth SOURCE --out sft.jsonl --base-url URL --model NAME   # ... 
 emoreason train sft|grpo --config training/recipes/<model>/<stage>.yaml [key=value ...]
 emoreason eval --benchmark rafdb --data ~/data/RAF-DB/basic --backend embedded --out runs/rafdb-embedded
 emoreason eval compare runs/rafdb-embedded runs/rafdb-qwen   # one side-by-side table
+emoreason serve [--backend embedded|openai --base-url URL --model NAME] [--api-key KEY] [--port 8000]
 """
 
 from __future__ import annotations
@@ -74,6 +75,30 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--judge-url", default=None, help="score the reasoning with a judge model at this endpoint")
     e.add_argument("--judge-model", default=None, help="with --judge-url: the judge's model name")
     _add_backend_arguments(e, sample_flag="--do-sample")
+
+    g = sub.add_parser("serve", help="the OpenAI-compatible gateway (chat completions, analyze, models)")
+    g.add_argument("--host", default="127.0.0.1")
+    g.add_argument("--port", type=int, default=8000)
+    g.add_argument("--backend", choices=("embedded", "openai"), default="embedded",
+                   help="embedded (no model) or openai (a VLM server such as vLLM, at --base-url)")  # fmt: skip
+    g.add_argument("--name", default="emoreason", help="the model name clients ask for (the base)")
+    g.add_argument("--base-url", default=None, help="openai: the VLM server, e.g. http://localhost:8001/v1")
+    g.add_argument("--model", default=None, help="openai: the upstream served model name")
+    g.add_argument("--adapter", action="append", default=None, metavar="NAME",
+                   help="openai: a LoRA adapter the server serves under NAME (exposed under NAME too)")  # fmt: skip
+    g.add_argument("--upstream-api-key", default=None, help="openai: key for the VLM server")
+    g.add_argument("--api-key", action="append", default=None,
+                   help="accept this client key (repeatable; default $EMOREASON_API_KEYS; none: no auth)")  # fmt: skip
+    g.add_argument("--face-mode", choices=("detect", "full"), default="detect")
+    g.add_argument("--max-faces", type=int, default=8, help="analyse at most the N largest faces")
+    g.add_argument("--max-body-mb", type=float, default=16.0)
+    g.add_argument("--max-image-mb", type=float, default=10.0)
+    g.add_argument("--max-pixels", type=float, default=25e6, help="decoded image size limit")
+    g.add_argument("--allow-url", action="append", default=None, metavar="PREFIX",
+                   help="remote image URLs starting with PREFIX may be fetched (default: none)")  # fmt: skip
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per analysis")
+    g.add_argument("--max-concurrency", type=int, default=4, help="analyses in flight; more get 429")
+    g.add_argument("--max-new-tokens", type=int, default=384)
 
     t = sub.add_parser("make-tiny-model", help="build a tiny random Qwen-VL model offline (tests, benchmarks)")
     t.add_argument("out_dir")
@@ -177,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             return _data(args)
         if args.command == "eval":
             return _eval(args, parser)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "make-tiny-model":
             from .models.tiny import make_tiny_model
 
@@ -260,6 +287,20 @@ def _analyze(args: argparse.Namespace) -> int:
     if failed:
         print(f"emoreason: {failed} of {len(paths)} inputs failed", file=sys.stderr)
         return 1
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serving.server import build_engines, serve, settings_from_args
+
+    options = {} if args.backend == "embedded" else {"max_new_tokens": args.max_new_tokens}
+    engines = build_engines(args.backend, args.name, args.face_mode, args.max_faces, args.base_url, args.model,
+                            args.upstream_api_key, args.adapter, **options)  # fmt: skip
+    settings = settings_from_args(args)
+    if not settings.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"emoreason: warning: serving on {args.host} without an API key", file=sys.stderr)
+    print(f"emoreason gateway on http://{args.host}:{args.port}/v1 (models: {', '.join(engines)})", file=sys.stderr)
+    serve(engines, settings, args.host, args.port)
     return 0
 
 

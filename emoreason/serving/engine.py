@@ -1,0 +1,81 @@
+"""One model the gateway serves: a face front-end and a reasoning backend, safe to call from threads.
+
+The front-end (mediapipe graphs) is not thread-safe: one lock. The embedded engine and the
+OpenAI-compatible client (a vLLM server) are; the in-process transformers backend is not
+and gets a lock of its own. Follow-up questions go to the model for VLM backends (the
+analysis conversation, the model's own answer, then the follow-up turns) and to the FACS
+comparison in followup.py for the embedded engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..analyzer import Analyzer
+from ..reasoning.base import analyze_batch
+from ..reasoning.prompting import build_messages, to_openai_messages
+from ..types import EmotionAnalysis, FaceObservation
+from .followup import answer_follow_up
+
+
+@dataclass
+class Analysed:
+    analysis: EmotionAnalysis
+    observations: list[FaceObservation]
+
+
+class Engine:
+    def __init__(self, name: str, analyzer: Analyzer):
+        self.name = name
+        self.analyzer = analyzer
+        self._frontend_lock = threading.Lock()
+        thread_safe = analyzer.backend.name in ("embedded", "openai", "vllm")
+        self._backend_lock = contextlib.nullcontext() if thread_safe else threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        return self.analyzer.backend.name
+
+    def analyze(self, rgb: np.ndarray, source: str = "request") -> Analysed:
+        t0 = time.perf_counter()
+        with self._frontend_lock:
+            observations = self.analyzer.frontend.observe(rgb)
+        t1 = time.perf_counter()
+        with self._backend_lock:
+            faces = analyze_batch(self.analyzer.backend, [(observations, rgb)], labels=self.analyzer.labels)[0]
+        t2 = time.perf_counter()
+        analysis = EmotionAnalysis(
+            source=source,
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            faces=faces,
+            backend=self.backend,
+            model=self.analyzer.backend.model,
+            timings={
+                k: round(v * 1000, 2) for k, v in (("frontend", t1 - t0), ("reasoning", t2 - t1), ("total", t2 - t0))
+            },
+        )
+        return Analysed(analysis, list(observations))
+
+    def follow_up(self, analysed: Analysed, turns: list[dict[str, Any]]) -> str:
+        """Answer the last user turn of `turns` (the conversation after the image's turn) about the first face."""
+        face = analysed.analysis.faces[0]
+        question = turns[-1]["content"]
+        backend = self.analyzer.backend
+        if backend.name == "embedded":
+            return answer_follow_up(face, question)
+        if not hasattr(backend, "post"):
+            return answer_follow_up(face, question)  # no chat endpoint (transformers): the FACS comparison
+        messages, images = build_messages(analysed.observations[0], len(analysed.observations))
+        conversation = [*to_openai_messages(messages, images), {"role": "assistant", "content": face.text}, *turns]
+        reply = backend.post({"model": backend.model, "messages": conversation, **backend.body_options})
+        return reply["choices"][0]["message"]["content"] or ""
+
+    def close(self) -> None:
+        self.analyzer.close()

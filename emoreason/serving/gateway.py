@@ -1,0 +1,305 @@
+"""The OpenAI-compatible gateway: `emoreason serve`.
+
+  GET  /health                 liveness (no key needed)
+  GET  /v1/models              the served models (base and adapters)
+  POST /v1/chat/completions    messages with an image_url data URL; `stream: true` gives server-sent
+                               events; later turns without an image ask about the last image
+  POST /v1/analyze             an image upload (multipart `file`) or JSON {"image": base64}; EmotionAnalysis JSON
+
+A chat reply carries the analysis text as the message and the structured result
+(`EmotionAnalysis.to_dict()`) in the extra field `emoreason`. The face front-end runs here;
+the reasoning runs in the model's Engine (embedded engine, or a VLM server behind the
+openai/vllm backends).
+
+Safety: bearer keys; a cap on the request body, the encoded image and its decoded pixels
+(checked before decoding); at most `max_faces` faces; remote image URLs refused unless
+allow-listed; a timeout per analysis; at most `max_concurrency` analyses in flight (more
+get 429 at once, with Retry-After); errors as one-line OpenAI-style JSON, never a stack
+trace; one structured access-log line per request, without bodies or image bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from .engine import Analysed, Engine
+from .errors import APIError
+from .images import decode_base64, decode_image, image_bytes
+from .settings import GatewaySettings
+
+access_log = logging.getLogger("emoreason.access")
+error_log = logging.getLogger("emoreason.gateway")
+
+
+class Limiter:
+    """At most `limit` analyses at once; the next one is refused rather than queued (clients retry)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.in_flight = 0
+
+    def __enter__(self) -> Limiter:
+        if self.in_flight >= self.limit:
+            message = f"too many requests in flight (limit {self.limit}); retry shortly"
+            raise APIError(
+                429, message, type="rate_limit_error", code="concurrency_limit", headers={"Retry-After": "1"}
+            )
+        self.in_flight += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.in_flight -= 1
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over `limit` bytes (by Content-Length, and while streaming in)."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await _send_error(send, APIError(413, f"request body larger than {self.limit} bytes"))
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise APIError(413, f"request body larger than {self.limit} bytes")
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except APIError as exc:
+            await _send_error(send, exc)
+
+
+async def _send_error(send, exc: APIError) -> None:
+    body = json.dumps(exc.body()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    if not engines:
+        raise ValueError("the gateway needs at least one model")
+    app = FastAPI(title="emoreason gateway", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engines = engines
+    app.state.settings = settings
+    limiter = Limiter(settings.max_concurrency)
+    created = int(time.time())
+
+    # ------------------------------------------------------------------ plumbing
+    @app.middleware("http")
+    async def access_and_auth(request: Request, call_next):
+        request_id = uuid.uuid4().hex[:12]
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            if request.url.path != "/health" and settings.api_keys:
+                given = request.headers.get("authorization", "")
+                if not given.startswith("Bearer ") or given[7:] not in settings.api_keys:
+                    raise APIError(401, "missing or invalid API key (Authorization: Bearer KEY)",
+                                   type="authentication_error", code="invalid_api_key")  # fmt: skip
+            response = await call_next(request)
+        except APIError as exc:
+            response = _error_response(exc)
+        except Exception:  # noqa: BLE001 - the client gets one line; the trace stays in the server log
+            error_log.exception("unhandled error on %s", request.url.path)
+            response = _error_response(APIError(500, "internal error", type="server_error"))
+        status = response.status_code
+        response.headers["x-request-id"] = request_id
+        client = request.client.host if request.client else None
+        access_log.info(json.dumps({
+            "request_id": request_id, "method": request.method, "path": request.url.path, "status": status,
+            "ms": round((time.perf_counter() - t0) * 1000, 1), "client": client,
+            "model": getattr(request.state, "model", None),
+        }))  # fmt: skip
+        return response
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # outermost: before anything reads the body
+
+    @app.exception_handler(APIError)
+    async def api_error(_: Request, exc: APIError):
+        return _error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return _error_response(APIError(400, f"{where or 'request'}: {first.get('msg', 'invalid request')}"))
+
+    async def run(fn, *args):
+        """An analysis in a worker thread, within the concurrency limit and the timeout."""
+        with limiter:
+            try:
+                return await asyncio.wait_for(run_in_threadpool(fn, *args), settings.request_timeout_s)
+            except asyncio.TimeoutError:
+                raise APIError(504, f"analysis timed out after {settings.request_timeout_s:g} s",
+                               type="server_error", code="timeout") from None  # fmt: skip
+
+    def engine_for(request: Request, name: str | None) -> Engine:
+        name = name or next(iter(engines))
+        if name not in engines:
+            raise APIError(404, f"model {name!r} not found; available: {', '.join(engines)}", param="model",
+                           code="model_not_found")  # fmt: skip
+        request.state.model = name
+        return engines[name]
+
+    # ------------------------------------------------------------------ routes
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "models": list(engines), "in_flight": limiter.in_flight}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"object": "list", "data": [
+            {"id": name, "object": "model", "created": created, "owned_by": "emoreason", "backend": e.backend}
+            for name, e in engines.items()]}  # fmt: skip
+
+    @app.post("/v1/analyze")
+    async def analyze(request: Request):
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or not hasattr(upload, "read"):
+                raise APIError(400, "file: missing (send the image as the multipart field `file`)", param="file")
+            data = await upload.read(settings.max_image_bytes + 1)
+            if len(data) > settings.max_image_bytes:
+                raise APIError(413, f"file: image larger than {settings.max_image_bytes} bytes", param="file")
+            model = form.get("model")
+        else:
+            body = await _json(request)
+            image = body.get("image")
+            if not isinstance(image, str) or not image:
+                raise APIError(400, "image: missing (base64 or a data URL)", param="image")
+            if image.startswith("data:"):
+                data = image_bytes(image, settings, param="image")
+            else:
+                data = decode_base64(image, settings, "image")
+            model = body.get("model")
+        engine = engine_for(request, model if isinstance(model, str) else None)
+        rgb = decode_image(data, settings, param="image")
+        analysed = await run(engine.analyze, rgb)
+        return analysed.analysis.to_dict()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await _json(request)
+        engine = engine_for(request, body.get("model"))
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            raise APIError(400, "messages: expected a non-empty list of messages", param="messages")
+        if messages[-1].get("role") != "user":
+            raise APIError(400, "messages: the last message must be the user's", param="messages")
+        image_turn, url = _last_image(messages)
+        rgb = decode_image(image_bytes(url, settings, param=f"messages[{image_turn}].image_url"), settings)
+        analysed: Analysed = await run(engine.analyze, rgb)
+        follow_up = image_turn < len(messages) - 1
+        if not analysed.analysis.faces:
+            text = "No face was found in the image."
+        elif follow_up:
+            turns = [_text_turn(m) for m in messages[image_turn + 1 :] if m.get("role") in ("user", "assistant")]
+            text = await run(engine.follow_up, analysed, turns)
+        else:
+            text = _analysis_text(analysed)
+        result = analysed.analysis.to_dict()
+        reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        model = request.state.model
+        if body.get("stream"):
+            return StreamingResponse(_stream(reply_id, model, created, text, result), media_type="text/event-stream")
+        return {
+            "id": reply_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": len(text.split()), "total_tokens": len(text.split())},
+            "emoreason": result,
+        }
+
+    return app
+
+
+# ---------------------------------------------------------------------- helpers
+def _error_response(exc: APIError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise APIError(400, "request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise APIError(400, "request body must be a JSON object")
+    return body
+
+
+def _last_image(messages: list[dict[str, Any]]) -> tuple[int, str]:
+    """(index of the last user message with an image, its URL). Follow-up turns refer back to it."""
+    for i in range(len(messages) - 1, -1, -1):
+        message = messages[i]
+        content = message.get("content")
+        if message.get("role") != "user" or not isinstance(content, list):
+            continue
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+                if not isinstance(url, str) or not url:
+                    raise APIError(400, f"messages[{i}]: image_url part without a url", param=f"messages[{i}]")
+                return i, url
+    raise APIError(400, "messages: no image; send the face as an image_url content part (a data URL)",
+                   param="messages", code="missing_image")  # fmt: skip
+
+
+def _text_turn(message: dict[str, Any]) -> dict[str, str]:
+    content = message.get("content")
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return {"role": message["role"], "content": str(content or "")}
+
+
+def _analysis_text(analysed: Analysed) -> str:
+    faces = analysed.analysis.faces
+    if len(faces) == 1:
+        return faces[0].text
+    return "\n\n".join(
+        f"Face {i + 1} (box {', '.join(str(int(v)) for v in f.box)}):\n{f.text}" for i, f in enumerate(faces)
+    )
+
+
+async def _stream(reply_id: str, model: str, created: int, text: str, result: dict) -> AsyncIterator[str]:
+    def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
+        payload = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}  # fmt: skip
+        return f"data: {json.dumps(payload)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    words = text.split(" ")
+    for i in range(0, len(words), 4):  # a few words per event, as a model streams tokens
+        piece = " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")
+        yield chunk({"content": piece})
+        await asyncio.sleep(0)
+    yield chunk({}, finish="stop", extra={"emoreason": result})
+    yield "data: [DONE]\n\n"

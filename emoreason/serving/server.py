@@ -1,0 +1,59 @@
+"""`emoreason serve`: build the engines from the flags and run the gateway with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from ..analyzer import Analyzer
+from ..face.frontend import FrontEndConfig
+from .engine import Engine
+from .gateway import create_app
+from .settings import MIB, GatewaySettings
+
+
+def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detect", max_faces: int = 8,
+                  base_url: str | None = None, model: str | None = None, upstream_api_key: str | None = None,
+                  adapters: list[str] | None = None, **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
+    """The served models: `name` (the base) and, behind a VLM server, one per LoRA adapter it serves."""
+    frontend = FrontEndConfig(face_mode=face_mode, max_faces=max_faces)
+    if backend == "embedded":
+        return {name: Engine(name, Analyzer(backend="embedded", frontend=frontend, **backend_options))}
+    if not (base_url and model):
+        raise ValueError(f"serve --backend {backend} needs --base-url and --model (the upstream served model)")
+    upstream = dict(base_url=base_url, api_key=upstream_api_key, **backend_options)
+    engines = {name: Engine(name, Analyzer(backend=backend, frontend=frontend, model=model, **upstream))}
+    for adapter in adapters or []:  # vLLM serves each LoRA adapter under its own model name
+        engines[adapter] = Engine(adapter, Analyzer(backend=backend, frontend=frontend, model=adapter, **upstream))
+    return engines
+
+
+def serve(engines: dict[str, Engine], settings: GatewaySettings, host: str, port: int) -> None:
+    import uvicorn
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for logger_name in ("emoreason.access", "emoreason.gateway"):
+        logger = logging.getLogger(logger_name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    app = create_app(engines, settings)
+    try:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    finally:
+        for engine in engines.values():
+            engine.close()
+
+
+def settings_from_args(args: Any) -> GatewaySettings:
+    return GatewaySettings(
+        api_keys=GatewaySettings.keys_from_env(args.api_key),
+        max_body_bytes=int(args.max_body_mb * MIB),
+        max_image_bytes=int(args.max_image_mb * MIB),
+        max_pixels=int(args.max_pixels),
+        max_faces=args.max_faces,
+        allowed_url_prefixes=tuple(args.allow_url or ()),
+        request_timeout_s=args.timeout,
+        max_concurrency=args.max_concurrency,
+    )
