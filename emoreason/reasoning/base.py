@@ -27,7 +27,7 @@ class ReasoningBackend(Protocol):
     # (items = [(observations, image), ...]); see `analyze_batch` below.
 
 
-BACKENDS = ("embedded", "transformers", "openai")
+BACKENDS = ("embedded", "transformers", "openai", "vllm")
 
 
 def get_backend(name: str, **options: Any) -> ReasoningBackend:
@@ -44,6 +44,10 @@ def get_backend(name: str, **options: Any) -> ReasoningBackend:
         from .openai_backend import OpenAIBackend
 
         return OpenAIBackend(**options)
+    if name == "vllm":
+        from .vllm_backend import VLLMBackend
+
+        return VLLMBackend(**options)
     raise ValueError(f"backend {name!r} is not available (available: {', '.join(BACKENDS)})")
 
 

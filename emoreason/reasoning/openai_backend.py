@@ -85,24 +85,31 @@ class OpenAIBackend(VLMBackend):
         items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
         labels: Sequence[str] | None = None,
     ) -> list[list[FaceAnalysis]]:
-        requests = face_requests(items, labels, self.include_scene)
+        requests = self.requests(items, labels)
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            generations = list(pool.map(self._generate_or_error, requests))
+            generations = list(pool.map(self._generate_or_error, requests, self.video_parts(requests)))
         results = [to_face_analysis(r, g) for r, g in zip(requests, generations)]
         return group_by_item(requests, results, len(items))
 
     # -------------------------------------------------------------- requests
-    def _generate_or_error(self, request: FaceRequest) -> Generation:
+    def requests(self, items, labels) -> list[FaceRequest]:
+        return face_requests(items, labels, self.include_scene)
+
+    def video_parts(self, requests: Sequence[FaceRequest]) -> list[dict[str, Any] | None]:
+        """Content parts for the requests' video placeholders (the vllm backend's face tokens); none here."""
+        return [None] * len(requests)
+
+    def _generate_or_error(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Generation:
         try:
-            return self.generate(request)
+            return self.generate(request, video)
         except EndpointError as exc:
             return Generation(text=f"[error] {exc}")
 
-    def generate(self, request: FaceRequest) -> Generation:
+    def generate(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Generation:
         t0 = time.perf_counter()
         body = {
             "model": self.model,
-            "messages": to_openai_messages(request.messages, request.images),
+            "messages": to_openai_messages(request.messages, request.images, video=video),
             **self.body_options,
         }
         if self.logprobs:

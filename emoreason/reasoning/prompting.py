@@ -114,8 +114,11 @@ def image_data_url(rgb: np.ndarray, fmt: str = "PNG") -> str:
     return f"data:image/{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def to_openai_messages(messages: list[dict[str, Any]], images: PromptImages) -> list[dict[str, Any]]:
-    """The same conversation for an OpenAI-compatible server: images as `image_url` data URLs."""
+def to_openai_messages(
+    messages: list[dict[str, Any]], images: PromptImages, video: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The same conversation for an OpenAI-compatible server: images as `image_url` data URLs; the
+    video placeholder (face tokens) as the given `video` part (vLLM's `video_embeds`)."""
     pending = iter(images.images)
     out = []
     for message in messages:
@@ -125,6 +128,8 @@ def to_openai_messages(messages: list[dict[str, Any]], images: PromptImages) -> 
                 parts.append({"type": "image_url", "image_url": {"url": image_data_url(next(pending))}})
             elif part["type"] == "text":
                 parts.append({"type": "text", "text": part["text"]})
+            elif part["type"] == "video" and video is not None:
+                parts.append(video)
             else:
                 raise ValueError(f"content part {part['type']!r} cannot be sent as an OpenAI message")
         if message["role"] == "system":

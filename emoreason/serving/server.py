@@ -20,12 +20,13 @@ def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detec
     frontend = FrontEndConfig(face_mode=face_mode, max_faces=max_faces)
     if backend == "embedded":
         return {name: Engine(name, Analyzer(backend="embedded", frontend=frontend, **backend_options))}
-    if not (base_url and model):
+    if not model or (backend == "openai" and not base_url):
         raise ValueError(f"serve --backend {backend} needs --base-url and --model (the upstream served model)")
     upstream = dict(base_url=base_url, api_key=upstream_api_key, **backend_options)
     engines = {name: Engine(name, Analyzer(backend=backend, frontend=frontend, model=model, **upstream))}
     for adapter in adapters or []:  # vLLM serves each LoRA adapter under its own model name
-        engines[adapter] = Engine(adapter, Analyzer(backend=backend, frontend=frontend, model=adapter, **upstream))
+        options = {k: v for k, v in upstream.items() if k != "face_projector"}  # the projector is the base's
+        engines[adapter] = Engine(adapter, Analyzer(backend=backend, frontend=frontend, model=adapter, **options))
     return engines
 
 

@@ -1,0 +1,139 @@
+"""vLLM (CPU build, its own environment) serving the tiny model: greedy parity with the transformers backend (base,
+LoRA adapter, face tokens), and the gateway in front of it reached with the official openai client.
+
+One vLLM server per test run (module fixture). The vLLM environment is `make vllm-env`'s `.venv-vllm`
+(or $EMOREASON_VLLM_PYTHON); `make test` builds it, so these run in CI.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import socket
+
+import pytest
+from PIL import Image
+
+from emoreason import Analyzer
+from emoreason.serving.vllm_server import VLLMServer, find_vllm_python, vllm_command
+
+pytestmark = pytest.mark.slow
+TOKENS = 32
+
+
+def _vllm_python() -> str:
+    try:
+        return find_vllm_python()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_model_dir, tmp_path_factory):
+    """A LoRA with random (non-zero) weights, and a face projector beside it: both change the output."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from emoreason.models.face_tokens import FaceFeatureExtractor, FaceTokenLayout
+    from emoreason.models.loading import load_model
+
+    folder = tmp_path_factory.mktemp("lora")
+    torch.manual_seed(0)
+    loaded = load_model(tiny_model_dir("qwen2_5_vl"))
+    config = LoraConfig(r=8, lora_alpha=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(loaded.model, config).save_pretrained(folder)
+    projector = FaceFeatureExtractor(FaceTokenLayout(16), "ViT-B-32").new_projector(loaded.hidden_size)
+    with torch.no_grad():
+        projector.mlp[-1].weight.mul_(20)  # loud face tokens: they must change the text, or parity proves nothing
+    projector.save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def vllm(tiny_model_dir, adapter):
+    port = _free_port()
+    command = vllm_command(_vllm_python(), str(tiny_model_dir("qwen2_5_vl")), "tiny", "127.0.0.1", port,
+                           {"lora": str(adapter)}, face_tokens=True, max_model_len=1024, kv_cache="64M",
+                           dtype="float32")  # fmt: skip
+    with VLLMServer(command, "127.0.0.1", port, startup_timeout=600) as server:
+        yield server
+
+
+def _text(backend: str, image, **options) -> list[str]:
+    with Analyzer(backend=backend, max_new_tokens=TOKENS, **options) as analyzer:
+        return [face.text for face in analyzer.analyze(image).faces]
+
+
+def test_served_models(vllm):
+    assert vllm.models() == ["tiny", "lora"]
+
+
+@pytest.mark.parametrize("case", ["base", "adapter", "adapter+face tokens"])
+def test_greedy_parity_with_the_transformers_backend(vllm, tiny_model_dir, adapter, two_faces, case):
+    model = str(tiny_model_dir("qwen2_5_vl"))
+    if case == "base":
+        served, local = {"model": "tiny"}, {}
+    elif case == "adapter":
+        served, local = {"model": "lora"}, {"adapter": str(adapter), "face_tokens": False}
+    else:
+        served, local = {"model": "lora", "face_projector": str(adapter)}, {"adapter": str(adapter)}
+    through_vllm = _text("vllm", two_faces, base_url=vllm.url, **served)
+    in_process = _text("transformers", two_faces, model=model, **local)
+    assert len(through_vllm) == 2 and through_vllm == in_process
+
+
+def test_outputs_differ_between_base_adapter_and_face_tokens(vllm, adapter, astronaut):
+    """The parity above is not vacuous: the adapter and the face tokens each change what the model writes."""
+    base = _text("vllm", astronaut, base_url=vllm.url, model="tiny")
+    lora = _text("vllm", astronaut, base_url=vllm.url, model="lora")
+    face = _text("vllm", astronaut, base_url=vllm.url, model="lora", face_projector=str(adapter))
+    assert base != lora and lora != face
+
+
+def test_malformed_face_tokens_are_refused_before_they_reach_vllm(adapter):
+    import torch
+
+    from emoreason.models.face_tokens import FaceTokenLayout, video_embeds_part
+
+    for bad in (torch.zeros(15, 128), torch.full((16, 128), float("nan")), torch.zeros(16)):
+        with pytest.raises(ValueError, match="face tokens must be a finite"):
+            video_embeds_part(bad, FaceTokenLayout(16))
+
+
+def test_gateway_in_front_of_vllm_with_streaming_and_adapter_selection(vllm, astronaut):
+    import openai
+
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import build_engines
+
+    from .test_gateway import LiveServer
+
+    engines = build_engines("vllm", name="tiny", base_url=vllm.url, model="tiny", adapters=["lora"],
+                            max_new_tokens=TOKENS)  # fmt: skip
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, format="PNG")
+    ask = {"role": "user", "content": [{"type": "image_url", "image_url": {
+        "url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}}]}  # fmt: skip
+    try:
+        with LiveServer(create_app(engines)) as live:
+            client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)
+            assert [m.id for m in client.models.list().data] == ["tiny", "lora"]
+            for model in ("tiny", "lora"):
+                reply = client.chat.completions.create(model=model, messages=[ask])
+                expected = _text("vllm", astronaut, base_url=vllm.url, model=model)[0]
+                assert reply.choices[0].message.content == expected
+                assert reply.model_extra["emoreason"]["backend"] == "vllm"
+                stream = client.chat.completions.create(model=model, messages=[ask], stream=True)
+                assert "".join(c.choices[0].delta.content or "" for c in stream) == expected
+            follow = [ask, {"role": "assistant", "content": expected}, {"role": "user", "content": "Why not fear?"}]
+            answer = client.chat.completions.create(model="lora", messages=follow).choices[0].message.content
+            assert answer  # the served model itself answered the follow-up (through vLLM)
+    finally:
+        for engine in engines.values():
+            engine.close()
