@@ -6,7 +6,7 @@ VLLM_VENV ?= .venv-vllm
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability eval-example tiny-model vllm-env serve clean
+.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability eval-example tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,7 @@ demo: setup
 	$(VENV)/bin/emoreason sample-images out/samples
 	$(VENV)/bin/emoreason analyze out/samples/astronaut.png --annotate out/annotated
 
-test: setup vllm-env
+test: setup vllm-env browser
 	$(PIP) install -q --no-deps .
 	$(PY) -m pytest
 
@@ -66,6 +66,18 @@ $(VLLM_VENV)/.installed:
 	fi
 	$(VLLM_VENV)/bin/python -m pip install -q --no-deps .
 	touch $@
+
+# Debian's chromium for the demo's browser test (playwright drives it; no browser download). Needs root + apt;
+# elsewhere the test skips with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)); } || \
+		echo "chromium not installed: the demo's browser test will be skipped"
+
+# The chat demo, in-process (embedded engine) on http://127.0.0.1:7860.
+ui: setup
+	$(PIP) install -q --no-deps .
+	$(VENV)/bin/emoreason ui
 
 # The gateway with the embedded backend on http://127.0.0.1:8000/v1 (no model needed).
 serve: setup

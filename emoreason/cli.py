@@ -15,6 +15,7 @@ emoreason eval --benchmark rafdb --data ~/data/RAF-DB/basic --backend embedded -
 emoreason eval compare runs/rafdb-embedded runs/rafdb-qwen   # one side-by-side table
 emoreason vllm-serve --model ID_OR_PATH [--adapter NAME=PATH ...] [--face-tokens] [--port 8001]
 emoreason serve [--backend embedded|vllm --base-url URL --model NAME] [--api-key KEY] [--port 8000]
+emoreason ui [--gateway http://127.0.0.1:8000]     # the Gradio chat demo
 """
 
 from __future__ import annotations
@@ -117,6 +118,13 @@ def _build_parser() -> argparse.ArgumentParser:
     w.add_argument("--python", default=None, help="the vLLM environment's python (default: .venv-vllm)")
     w.add_argument("--startup-timeout", type=float, default=600.0)
     w.add_argument("--vllm-arg", action="append", default=None, help="one more flag for vLLM (repeatable)")
+
+    u = sub.add_parser("ui", help="the Gradio chat demo (in-process embedded gateway, or --gateway URL)")
+    u.add_argument("--gateway", default=None, help="a running gateway, e.g. http://127.0.0.1:8000")
+    u.add_argument("--api-key", default=None, help="the gateway's key")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=7860)
+    u.add_argument("--share", action="store_true", help="a public gradio.live link")
 
     t = sub.add_parser("make-tiny-model", help="build a tiny random Qwen-VL model offline (tests, benchmarks)")
     t.add_argument("out_dir")
@@ -224,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
             return _eval(args, parser)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "ui":
+            from .ui.app import run_ui
+
+            run_ui(args.gateway, args.api_key, args.host, args.port, args.share)
+            return 0
         if args.command == "vllm-serve":
             from .serving.vllm_server import run_vllm_serve
 

@@ -18,34 +18,12 @@ import openai
 import pytest
 from PIL import Image
 
+from emoreason.serving.server import BackgroundServer as LiveServer
 from emoreason.serving.server import build_engines
 from emoreason.serving.settings import GatewaySettings
 
 KEY = "sk-gateway-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-class LiveServer:
-    """uvicorn running the gateway in a thread, on a free loopback port."""
-
-    def __init__(self, app):
-        import uvicorn
-
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def _png(rgb: np.ndarray) -> bytes:

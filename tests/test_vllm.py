@@ -110,9 +110,8 @@ def test_gateway_in_front_of_vllm_with_streaming_and_adapter_selection(vllm, ast
     import openai
 
     from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer as LiveServer
     from emoreason.serving.server import build_engines
-
-    from .test_gateway import LiveServer
 
     engines = build_engines("vllm", name="tiny", base_url=vllm.url, model="tiny", adapters=["lora"],
                             max_new_tokens=TOKENS)  # fmt: skip

@@ -223,7 +223,8 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
             text = await run(engine.follow_up, analysed, turns)
         else:
             text = _analysis_text(analysed)
-        result = analysed.analysis.to_dict()
+        options = body.get("emoreason") if isinstance(body.get("emoreason"), dict) else {}
+        result = analysed.analysis.to_dict(landmarks=bool(options.get("landmarks")))  # the demo draws the mesh
         reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         model = request.state.model
         if body.get("stream"):

@@ -58,3 +58,33 @@ def settings_from_args(args: Any) -> GatewaySettings:
         request_timeout_s=args.timeout,
         max_concurrency=args.max_concurrency,
     )
+
+
+class BackgroundServer:
+    """The gateway under uvicorn in a daemon thread on a free loopback port (tests, benchmarks, the demo)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0):
+        import threading
+
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = ""
+
+    def __enter__(self) -> BackgroundServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not self.server.started:
+            raise RuntimeError("the gateway did not start within 30 s")
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

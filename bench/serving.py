@@ -1,0 +1,137 @@
+"""Serving load test on loopback: the gateway under N concurrent clients, a fixed number of requests.
+
+    python bench/serving.py --out out/bench/serving.json
+
+Three runs, each `--requests` chat completions (the astronaut photo as a data URL) from
+`--clients` concurrent clients through the official openai client:
+1. gateway -> embedded engine;
+2. gateway -> vLLM (CPU build, `.venv-vllm`) -> the tiny random Qwen2.5-VL;
+3. gateway -> the transformers backend in-process -> the same tiny model.
+Each reports requests/s, p50/p95 latency and the failed or lost requests (must be 0); the
+last figure is requests/s through vLLM over requests/s through transformers, measured in
+this one run. Generation is greedy with `--tokens` new tokens (the tiny model never stops
+early, so every request generates exactly that many). The gateway's concurrency limit is
+set to the number of clients, so no request is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from emoreason.analyzer import Analyzer  # noqa: E402
+from emoreason.serving.engine import Engine  # noqa: E402
+from emoreason.serving.gateway import create_app  # noqa: E402
+from emoreason.serving.server import BackgroundServer, build_engines  # noqa: E402
+from emoreason.serving.settings import GatewaySettings  # noqa: E402
+
+
+def load(url: str, clients: int, requests: int, image_url: str, model: str) -> dict:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0, timeout=600)
+    ask = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}]
+
+    def one(_: int):
+        t0 = time.perf_counter()
+        try:
+            reply = client.chat.completions.create(model=model, messages=ask)
+            ok = bool(reply.choices and reply.choices[0].message.content)
+        except openai.OpenAIError:
+            ok = False
+        return ok, time.perf_counter() - t0
+
+    client.chat.completions.create(model=model, messages=ask)  # warm-up (not counted)
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(requests)))
+    wall = time.perf_counter() - t0
+    latencies = np.array([t for ok, t in results if ok])
+    return {
+        "requests": requests,
+        "ok": int(sum(ok for ok, _ in results)),
+        "failed": int(sum(not ok for ok, _ in results)),
+        "lost": requests - len(results),
+        "rps": len(latencies) / wall,
+        "p50_ms": float(np.percentile(latencies, 50) * 1000) if len(latencies) else None,
+        "p95_ms": float(np.percentile(latencies, 95) * 1000) if len(latencies) else None,
+    }
+
+
+def through_gateway(engines: dict, clients: int, requests: int, image_url: str, model: str) -> dict:
+    settings = GatewaySettings(max_concurrency=clients, request_timeout_s=600)
+    with BackgroundServer(create_app(engines, settings)) as live:
+        return load(live.url, clients, requests, image_url, model)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=48)
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--out", default="out/bench/serving.json")
+    args = ap.parse_args()
+
+    from PIL import Image
+    from skimage import data
+
+    from emoreason.models.tiny import make_tiny_model
+    from emoreason.serving.vllm_server import VLLMServer, find_vllm_python, vllm_command
+
+    buf = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buf, format="PNG")
+    image_url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    model_dir = make_tiny_model(work / "tiny", "qwen2_5_vl")
+    figures: dict = {"clients": args.clients, "requests": args.requests, "tokens": args.tokens}
+
+    engines = build_engines("embedded")
+    figures["embedded"] = through_gateway(engines, args.clients, args.requests, image_url, "emoreason")
+    for engine in engines.values():
+        engine.close()
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = vllm_command(find_vllm_python(), str(model_dir), "tiny", "127.0.0.1", port, {}, max_model_len=1024,
+                           kv_cache="256M", dtype="float32")  # fmt: skip
+    with VLLMServer(command, "127.0.0.1", port) as server:
+        engines = build_engines("vllm", name="tiny", base_url=server.url, model="tiny", max_new_tokens=args.tokens)
+        figures["vllm"] = through_gateway(engines, args.clients, args.requests, image_url, "tiny")
+        for engine in engines.values():
+            engine.close()
+
+    analyzer = Analyzer(backend="transformers", model=str(model_dir), max_new_tokens=args.tokens, dtype="float32")
+    engines = {"tiny": Engine("tiny", analyzer)}
+    figures["transformers"] = through_gateway(engines, args.clients, args.requests, image_url, "tiny")
+    analyzer.close()
+    figures["vllm_over_transformers_rps"] = figures["vllm"]["rps"] / figures["transformers"]["rps"]
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))
+    flat = {"clients": args.clients, "requests": args.requests}
+    for name in ("embedded", "vllm", "transformers"):
+        r = figures[name]
+        flat.update({f"{name}_rps": round(r["rps"], 3), f"{name}_p50_ms": round(r["p50_ms"], 1),
+                     f"{name}_p95_ms": round(r["p95_ms"], 1), f"{name}_failed": r["failed"] + r["lost"]})  # fmt: skip
+    flat["vllm_over_transformers_rps"] = round(figures["vllm_over_transformers_rps"], 3)
+    print(" ".join(f"{k}={v}" for k, v in flat.items()))
+
+
+if __name__ == "__main__":
+    main()

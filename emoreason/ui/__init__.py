@@ -1,0 +1,1 @@
+"""The Gradio demo (`emoreason ui`), a client of the gateway."""

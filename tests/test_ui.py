@@ -1,0 +1,98 @@
+"""The Gradio demo driven in headless Chromium (Debian's chromium + playwright), as a user would: upload a photo,
+analyse it, read the emotion, ask a follow-up, analyse a short video. Screenshots are saved by the test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(os.environ.get("EMOREASON_SCREENSHOTS", "out/test-screenshots"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine (make test installs Debian's chromium where it can)")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    from emoreason.cli import write_sample_images
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer, build_engines
+    from emoreason.ui.app import GatewayClient, build_demo
+
+    samples = [str(p) for p in write_sample_images(tmp_path_factory.mktemp("samples"))]
+    engines = build_engines("embedded")
+    port = _free_port()
+    with BackgroundServer(create_app(engines)) as gateway:
+        demo = build_demo(GatewayClient(gateway.url), samples)
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        with playwright_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+            tab.goto(f"http://127.0.0.1:{port}")
+            tab.samples = samples
+            yield tab
+            browser.close()
+        demo.close()
+    for engine in engines.values():
+        engine.close()
+
+
+def _shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / name
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 20_000
+    return path
+
+
+def test_upload_analyse_and_see_the_result(page):
+    page.locator("#photo input[type=file]").set_input_files(page.samples[0])
+    page.locator("#photo img").wait_for(timeout=30_000)  # the upload is shown
+    page.click("#analyse")
+    page.wait_for_selector("#emotion :text('happiness')", timeout=60_000)
+    page.wait_for_selector("#chat :text('<answer>happiness</answer>')", timeout=60_000)  # the reasoning streamed in
+    page.locator("#annotated img").wait_for(timeout=30_000)
+    bars = page.locator("#au-bars").inner_text()
+    assert "AU12 lip corner puller" in bars and "AU6 cheek raiser" in bars
+    print("screenshot:", _shot(page, "ui-analysis.png"))
+
+
+def test_follow_up_question(page):
+    page.get_by_placeholder("Ask about this face").fill("Why not fear?")
+    page.click("#ask")
+    page.wait_for_selector("#chat :text('Fear is defined by')", timeout=60_000)
+    _shot(page, "ui-follow-up.png")
+
+
+def test_short_video_timeline(page, astronaut, tmp_path):
+    import cv2
+
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))
+    face = np.ascontiguousarray(astronaut[20:276, 100:356, ::-1])  # BGR for OpenCV
+    for _ in range(15):  # 1.5 s at 10 fps: 3 frames at 2 frames/s
+        writer.write(face)
+    writer.release()
+    page.locator("input[type=file][accept*='video']").set_input_files(str(clip))
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Analyse video").click()
+    for _ in range(120):  # the rows arrive when every sampled frame is analysed
+        text = page.locator("#timeline").inner_text()
+        if text.count("happiness") >= 2:
+            break
+        page.wait_for_timeout(500)
+    assert text.count("happiness") >= 2, text
+    _shot(page, "ui-video.png")
