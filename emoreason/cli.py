@@ -496,22 +496,7 @@ def _backend_options(args: argparse.Namespace) -> dict:
             "face_tokens": args.face_tokens,
             **sampling,
         }
-    if args.backend == "vllm":
-        if not args.model:
-            raise ValueError("--backend vllm needs --model (the served model or LoRA adapter name)")
-        return {
-            "base_url": args.base_url,
-            "model": args.model,
-            "face_projector": args.face_projector,
-            "api_key": args.api_key,
-            "timeout": args.timeout,
-            "max_retries": args.max_retries,
-            "concurrency": args.concurrency,
-            **sampling,
-        }
-    if not (args.base_url and args.model):
-        raise ValueError("--backend openai needs --base-url and --model")
-    return {
+    endpoint = {
         "base_url": args.base_url,
         "model": args.model,
         "api_key": args.api_key,
@@ -520,6 +505,13 @@ def _backend_options(args: argparse.Namespace) -> dict:
         "concurrency": args.concurrency,
         **sampling,
     }
+    if args.backend == "vllm":  # the base URL defaults to a local vllm-serve
+        if not args.model:
+            raise ValueError("--backend vllm needs --model (the served model or LoRA adapter name)")
+        return {**endpoint, "face_projector": args.face_projector}
+    if not (args.base_url and args.model):
+        raise ValueError("--backend openai needs --base-url and --model")
+    return endpoint
 
 
 def _annotate(result, out_dir: str) -> None:
