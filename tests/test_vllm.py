@@ -88,12 +88,31 @@ def test_greedy_parity_with_the_transformers_backend(vllm, tiny_model_dir, adapt
     assert len(through_vllm) == 2 and through_vllm == in_process
 
 
-def test_outputs_differ_between_base_adapter_and_face_tokens(vllm, adapter, astronaut):
-    """The parity above is not vacuous: the adapter and the face tokens each change what the model writes."""
-    base = _text("vllm", astronaut, base_url=vllm.url, model="tiny")
-    lora = _text("vllm", astronaut, base_url=vllm.url, model="lora")
-    face = _text("vllm", astronaut, base_url=vllm.url, model="lora", face_projector=str(adapter))
-    assert base != lora and lora != face
+def _first_token_logprobs(vllm, astronaut, model: str, face_projector: str | None = None) -> list[float]:
+    """The top-5 log-probs of the first answer token, as vLLM computed them for the emoreason prompt."""
+    from emoreason.reasoning.prompting import to_openai_messages
+    from emoreason.reasoning.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend(vllm.url, model, face_projector=face_projector)
+    with Analyzer(backend="embedded") as analyzer:
+        observations = analyzer.frontend.observe(astronaut)
+    (request,) = backend.requests([(observations, astronaut)], None)
+    (video,) = backend.video_parts([request])
+    body = {"model": model, "messages": to_openai_messages(request.messages, request.images, video=video),
+            "max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": 5}  # fmt: skip
+    reply = backend.post(body)
+    return [t["logprob"] for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]]
+
+
+def test_the_adapter_and_the_face_tokens_change_the_model(vllm, adapter, astronaut):
+    """The parity above is not vacuous: the adapter, and the face tokens on top of it, change what the model
+    computes (its next-token distribution; a random tiny model's greedy text may not show it)."""
+    import numpy as np
+
+    base = _first_token_logprobs(vllm, astronaut, "tiny")
+    lora = _first_token_logprobs(vllm, astronaut, "lora")
+    face = _first_token_logprobs(vllm, astronaut, "lora", face_projector=str(adapter))
+    assert not np.allclose(base, lora, atol=1e-3) and not np.allclose(lora, face, atol=1e-3)
 
 
 def test_malformed_face_tokens_are_refused_before_they_reach_vllm(adapter):
