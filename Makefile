@@ -6,7 +6,7 @@ VLLM_VENV ?= .venv-vllm
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability eval-example tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint bench bench-accuracy bench-frontend bench-backends bench-learnability bench-serving eval-example tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -36,7 +36,7 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check emoreason tests bench scripts
 
-bench: bench-accuracy bench-frontend bench-backends bench-learnability
+bench: bench-accuracy bench-frontend bench-backends bench-learnability bench-serving
 
 bench-accuracy: setup
 	$(PY) bench/accuracy.py --data ../shared/data/fer2013-dev --out out/bench/accuracy.json
@@ -89,6 +89,10 @@ eval-example: setup
 	$(VENV)/bin/emoreason eval --benchmark csv --data ../shared/data/fer2013-dev --out out/runs/fer-embedded
 	$(VENV)/bin/emoreason eval --benchmark csv --data ../shared/data/fer2013-dev --out out/runs/fer-aus-only --no-prior
 	$(VENV)/bin/emoreason eval compare out/runs/fer-embedded out/runs/fer-aus-only
+
+bench-serving: setup vllm-env
+	$(PIP) install -q --no-deps .
+	$(PY) bench/serving.py --out out/bench/serving.json
 
 # An offline random Qwen2.5-VL for trying the transformers backend without a hub download.
 tiny-model: setup
