@@ -14,6 +14,7 @@ The server runs in its own process group, so stopping it stops its engine worker
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -160,10 +161,8 @@ def run_vllm_serve(args: Any) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     with server:
         print(f"vLLM healthy at {server.url} (models: {', '.join(server.models())}); Ctrl-C stops it", file=sys.stderr)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the wait; leaving `with` stops vLLM
             while not stop["now"] and server.proc.poll() is None:
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
     code = server.proc.returncode
     return 0 if stop["now"] or code in (None, 0, -signal.SIGTERM) else 1
