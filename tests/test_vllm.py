@@ -147,8 +147,11 @@ def test_gateway_in_front_of_vllm_with_streaming_and_adapter_selection(vllm, ast
                 expected = _text("vllm", astronaut, base_url=vllm.url, model=model)[0]
                 assert reply.choices[0].message.content == expected
                 assert reply.model_extra["emoreason"]["backend"] == "vllm"
-                stream = client.chat.completions.create(model=model, messages=[ask], stream=True)
-                assert "".join(c.choices[0].delta.content or "" for c in stream) == expected
+                chunks = list(client.chat.completions.create(model=model, messages=[ask], stream=True))
+                pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+                assert "".join(pieces) == expected
+                assert len(pieces) >= TOKENS * 3 // 4  # token by token from vLLM, not a finished text cut up
+                assert chunks[-1].model_extra["emoreason"]["faces"][0]["text"] == expected
             follow = [ask, {"role": "assistant", "content": expected}, {"role": "user", "content": "Why not fear?"}]
             answer = client.chat.completions.create(model="lora", messages=follow).choices[0].message.content
             assert answer  # the served model itself answered the follow-up (through vLLM)

@@ -20,7 +20,7 @@ import random
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -105,8 +105,7 @@ class OpenAIBackend(VLMBackend):
         except EndpointError as exc:
             return Generation(text=f"[error] {exc}")
 
-    def generate(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Generation:
-        t0 = time.perf_counter()
+    def body(self, request: FaceRequest, video: dict[str, Any] | None = None) -> dict[str, Any]:
         body = {
             "model": self.model,
             "messages": to_openai_messages(request.messages, request.images, video=video),
@@ -114,14 +113,46 @@ class OpenAIBackend(VLMBackend):
         }
         if self.logprobs:
             body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
-        reply = self.post(body)
+        return body
+
+    def generate(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Generation:
+        t0 = time.perf_counter()
+        reply = self.post(self.body(request, video))
         try:
             choice = reply["choices"][0]
             text = choice["message"]["content"] or ""
         except (KeyError, IndexError, TypeError):
             raise EndpointError(f"{self.url}: reply has no choices[0].message.content") from None
-        probs = None
         content = (choice.get("logprobs") or {}).get("content") or []
+        return self._generation(request, text, content, t0)
+
+    def generate_streaming(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Yield the text as the server streams it (str deltas), then the finished `Generation`."""
+        t0 = time.perf_counter()
+        text, content = "", []
+        with self._open({**self.body(request, video), "stream": True}) as resp:
+            for raw in resp:  # server-sent events, one `data: {...}` line per chunk
+                line = raw.decode("utf-8", errors="replace").strip()
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                try:
+                    choice = (json.loads(data).get("choices") or [{}])[0]
+                except (ValueError, AttributeError):
+                    raise EndpointError(f"{self.url}: malformed stream chunk") from None
+                content += (choice.get("logprobs") or {}).get("content") or []
+                delta = (choice.get("delta") or {}).get("content") or ""
+                if delta:
+                    text += delta
+                    yield delta
+        yield self._generation(request, text, content, t0)
+
+    @staticmethod
+    def _generation(request: FaceRequest, text: str, content: list[dict[str, Any]], t0: float) -> Generation:
+        """A Generation, with the label confidence from the answer token's top log-probs when the server sent them."""
+        probs = None
         if content:
             tokens = [c.get("token", "") for c in content]
             tops = [{t["token"]: t["logprob"] for t in c.get("top_logprobs") or []} for c in content]
@@ -132,6 +163,14 @@ class OpenAIBackend(VLMBackend):
 
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST JSON with retries; returns the decoded reply or raises EndpointError (one line)."""
+        with self._open(body) as resp:
+            try:
+                return json.loads(resp.read())
+            except (ValueError, TimeoutError, ConnectionError) as exc:
+                raise EndpointError(f"{self.url}: unreadable reply ({type(exc).__name__})") from None
+
+    def _open(self, body: dict[str, Any]) -> Any:
+        """The open HTTP response to a POST of `body`, after retries; raises EndpointError (one line)."""
         data = json.dumps(body).encode()
         headers = {"Content-Type": "application/json"}
         if self.api_key:
@@ -141,8 +180,7 @@ class OpenAIBackend(VLMBackend):
             wait = self.backoff * (2**attempt) * (0.5 + random.random() / 2)
             try:
                 req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read())
+                return urllib.request.urlopen(req, timeout=self.timeout)
             except urllib.error.HTTPError as exc:
                 detail = _error_detail(exc)
                 last = f"HTTP {exc.code}: {detail}"
@@ -151,7 +189,7 @@ class OpenAIBackend(VLMBackend):
                 retry_after = exc.headers.get("Retry-After") if exc.headers else None
                 if retry_after and retry_after.replace(".", "", 1).isdigit():
                     wait = min(float(retry_after), 60.0)
-            except (urllib.error.URLError, TimeoutError, ConnectionError, json.JSONDecodeError) as exc:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             if attempt < self.max_retries:
                 time.sleep(wait)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,11 @@ from .followup import answer_follow_up
 class Analysed:
     analysis: EmotionAnalysis
     observations: list[FaceObservation]
+
+
+def face_header(index: int, box) -> str:
+    """The line that introduces one face's analysis in a multi-face reply."""
+    return f"Face {index + 1} (box {', '.join(str(int(v)) for v in box)}):\n"
 
 
 class Engine:
@@ -62,6 +68,45 @@ class Engine:
             },
         )
         return Analysed(analysis, list(observations))
+
+    @property
+    def streams(self) -> bool:
+        """Whether the backend streams tokens as it generates (a VLM server)."""
+        return hasattr(self.analyzer.backend, "generate_streaming")
+
+    def stream(self, rgb: np.ndarray, source: str = "request") -> Iterator[str | Analysed]:
+        """The analysis text as the model writes it (str pieces; with several faces each after a header),
+        then the finished `Analysed`."""
+        from ..reasoning.vlm import Generation, to_face_analysis
+
+        t0 = time.perf_counter()
+        with self._frontend_lock:
+            observations = self.analyzer.frontend.observe(rgb)
+        t1 = time.perf_counter()
+        backend = self.analyzer.backend
+        requests = backend.requests([(observations, rgb)], self.analyzer.labels)
+        faces = []
+        for i, (request, video) in enumerate(zip(requests, backend.video_parts(requests))):
+            if len(requests) > 1:
+                yield ("\n\n" if i else "") + face_header(i, request.observation.box)
+            for piece in backend.generate_streaming(request, video):
+                if isinstance(piece, Generation):
+                    faces.append(to_face_analysis(request, piece))
+                else:
+                    yield piece
+        t2 = time.perf_counter()
+        analysis = EmotionAnalysis(
+            source=source,
+            width=int(rgb.shape[1]),
+            height=int(rgb.shape[0]),
+            faces=faces,
+            backend=self.backend,
+            model=backend.model,
+            timings={
+                k: round(v * 1000, 2) for k, v in (("frontend", t1 - t0), ("reasoning", t2 - t1), ("total", t2 - t0))
+            },
+        )
+        yield Analysed(analysis, list(observations))
 
     def follow_up(self, analysed: Analysed, turns: list[dict[str, Any]]) -> str:
         """Answer the last user turn of `turns` (the conversation after the image's turn) about the first face."""

@@ -3,7 +3,8 @@
   GET  /health                 liveness (no key needed)
   GET  /v1/models              the served models (base and adapters)
   POST /v1/chat/completions    messages with an image_url data URL; `stream: true` gives server-sent
-                               events; later turns without an image ask about the last image
+                               events (token by token from a VLM server); later turns without an
+                               image ask about the last image
   POST /v1/analyze             an image upload (multipart `file`) or JSON {"image": base64}; EmotionAnalysis JSON
 
 A chat reply carries the analysis text as the message and the structured result
@@ -31,9 +32,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from .engine import Analysed, Engine
+from ..reasoning.openai_backend import EndpointError
+from .engine import Analysed, Engine, face_header
 from .errors import APIError
 from .images import decode_base64, decode_image, image_bytes
 from .settings import GatewaySettings
@@ -49,17 +51,23 @@ class Limiter:
         self.limit = limit
         self.in_flight = 0
 
-    def __enter__(self) -> Limiter:
+    def acquire(self) -> None:
         if self.in_flight >= self.limit:
             message = f"too many requests in flight (limit {self.limit}); retry shortly"
             raise APIError(
                 429, message, type="rate_limit_error", code="concurrency_limit", headers={"Retry-After": "1"}
             )
         self.in_flight += 1
+
+    def release(self) -> None:
+        self.in_flight -= 1
+
+    def __enter__(self) -> Limiter:
+        self.acquire()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.in_flight -= 1
+        self.release()
 
 
 class BodyLimit:
@@ -214,8 +222,14 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
             raise APIError(400, "messages: the last message must be the user's", param="messages")
         image_turn, url = _last_image(messages)
         rgb = decode_image(image_bytes(url, settings, param=f"messages[{image_turn}].image_url"), settings)
-        analysed: Analysed = await run(engine.analyze, rgb)
         follow_up = image_turn < len(messages) - 1
+        options = body.get("emoreason") if isinstance(body.get("emoreason"), dict) else {}
+        landmarks = bool(options.get("landmarks"))  # the demo draws the mesh
+        if body.get("stream") and not follow_up and engine.streams:  # tokens as the VLM server writes them
+            limiter.acquire()  # before the response starts: a refusal is still a clean 429
+            events = _live_stream(engine, rgb, limiter, request.state.model, created, landmarks)
+            return StreamingResponse(events, media_type="text/event-stream")
+        analysed: Analysed = await run(engine.analyze, rgb)
         if not analysed.analysis.faces:
             text = "No face was found in the image."
         elif follow_up:
@@ -223,8 +237,7 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
             text = await run(engine.follow_up, analysed, turns)
         else:
             text = _analysis_text(analysed)
-        options = body.get("emoreason") if isinstance(body.get("emoreason"), dict) else {}
-        result = analysed.analysis.to_dict(landmarks=bool(options.get("landmarks")))  # the demo draws the mesh
+        result = analysed.analysis.to_dict(landmarks=landmarks)
         reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         model = request.state.model
         if body.get("stream"):
@@ -285,17 +298,45 @@ def _analysis_text(analysed: Analysed) -> str:
     faces = analysed.analysis.faces
     if len(faces) == 1:
         return faces[0].text
-    return "\n\n".join(
-        f"Face {i + 1} (box {', '.join(str(int(v)) for v in f.box)}):\n{f.text}" for i, f in enumerate(faces)
-    )
+    return "\n\n".join(face_header(i, f.box) + f.text for i, f in enumerate(faces))
 
 
-async def _stream(reply_id: str, model: str, created: int, text: str, result: dict) -> AsyncIterator[str]:
+def _chunker(reply_id: str, model: str, created: int):
     def chunk(delta: dict, finish: str | None = None, extra: dict | None = None) -> str:
         payload = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model,
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **(extra or {})}  # fmt: skip
         return f"data: {json.dumps(payload)}\n\n"
 
+    return chunk
+
+
+async def _live_stream(engine: Engine, rgb, limiter: Limiter, model: str, created: int, landmarks: bool):
+    """Server-sent events straight from the VLM server's stream; the structured result with the last chunk.
+    The concurrency slot is held until the stream ends (or the client goes away)."""
+    chunk = _chunker(f"chatcmpl-{uuid.uuid4().hex[:24]}", model, created)
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        result = None
+        try:
+            async for piece in iterate_in_threadpool(engine.stream(rgb)):
+                if isinstance(piece, Analysed):
+                    result = piece.analysis.to_dict(landmarks=landmarks)
+                    if not piece.analysis.faces:
+                        yield chunk({"content": "No face was found in the image."})
+                else:
+                    yield chunk({"content": piece})
+        except EndpointError as exc:  # the server failed mid-answer: say so in the stream, in one line
+            yield chunk({"content": f"[error] {exc}"}, finish="stop")
+            yield "data: [DONE]\n\n"
+            return
+        yield chunk({}, finish="stop", extra={"emoreason": result})
+        yield "data: [DONE]\n\n"
+    finally:
+        limiter.release()
+
+
+async def _stream(reply_id: str, model: str, created: int, text: str, result: dict) -> AsyncIterator[str]:
+    chunk = _chunker(reply_id, model, created)
     yield chunk({"role": "assistant", "content": ""})
     words = text.split(" ")
     for i in range(0, len(words), 4):  # a few words per event, as a model streams tokens
