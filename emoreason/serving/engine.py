@@ -55,19 +55,7 @@ class Engine:
         t1 = time.perf_counter()
         with self._backend_lock:
             faces = analyze_batch(self.analyzer.backend, [(observations, rgb)], labels=self.analyzer.labels)[0]
-        t2 = time.perf_counter()
-        analysis = EmotionAnalysis(
-            source=source,
-            width=int(rgb.shape[1]),
-            height=int(rgb.shape[0]),
-            faces=faces,
-            backend=self.backend,
-            model=self.analyzer.backend.model,
-            timings={
-                k: round(v * 1000, 2) for k, v in (("frontend", t1 - t0), ("reasoning", t2 - t1), ("total", t2 - t0))
-            },
-        )
-        return Analysed(analysis, list(observations))
+        return self._analysed(rgb, source, observations, faces, t0, t1)
 
     @property
     def streams(self) -> bool:
@@ -94,6 +82,10 @@ class Engine:
                     faces.append(to_face_analysis(request, piece))
                 else:
                     yield piece
+        yield self._analysed(rgb, source, observations, faces, t0, t1)
+
+    def _analysed(self, rgb, source: str, observations, faces, t0: float, t1: float) -> Analysed:
+        """The result of one image; t0: start, t1: front-end done, now: reasoning done (milliseconds)."""
         t2 = time.perf_counter()
         analysis = EmotionAnalysis(
             source=source,
@@ -101,12 +93,12 @@ class Engine:
             height=int(rgb.shape[0]),
             faces=faces,
             backend=self.backend,
-            model=backend.model,
+            model=self.analyzer.backend.model,
             timings={
                 k: round(v * 1000, 2) for k, v in (("frontend", t1 - t0), ("reasoning", t2 - t1), ("total", t2 - t0))
             },
         )
-        yield Analysed(analysis, list(observations))
+        return Analysed(analysis, list(observations))
 
     def follow_up(self, analysed: Analysed, turns: list[dict[str, Any]]) -> str:
         """Answer the last user turn of `turns` (the conversation after the image's turn) about the first face."""
