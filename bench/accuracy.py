@@ -24,6 +24,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from emoreason.eval.metrics import emotion_metrics  # noqa: E402
 from emoreason.face.frontend import FaceFrontEnd, FrontEndConfig  # noqa: E402
 from emoreason.imageio import IMAGE_SUFFIXES, load_image  # noqa: E402
 from emoreason.labels import BASIC7, normalize_label  # noqa: E402
@@ -42,15 +43,9 @@ def load_labelled(folder: Path) -> list[tuple[Path, str]]:
 
 
 def scores(y_true: list[str], y_pred: list[str], labels: tuple[str, ...]) -> dict[str, float]:
-    acc = sum(t == p for t, p in zip(y_true, y_pred)) / len(y_true)
-    f1s, recalls = [], []
-    for lab in labels:
-        tp = sum(t == lab and p == lab for t, p in zip(y_true, y_pred))
-        fp = sum(t != lab and p == lab for t, p in zip(y_true, y_pred))
-        fn = sum(t == lab and p != lab for t, p in zip(y_true, y_pred))
-        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
-        recalls.append(tp / (tp + fn) if tp + fn else 0.0)
-    return {"accuracy": acc, "macro_f1": sum(f1s) / len(f1s), "uar": sum(recalls) / len(recalls)}
+    """Accuracy, macro-F1 and UAR, computed by the evaluation metrics (eval/metrics.py)."""
+    m = emotion_metrics(y_true, y_pred, labels)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "uar": m["uar"]}
 
 
 def evaluate(data: Path, labels: tuple[str, ...] = BASIC7) -> dict:

@@ -17,8 +17,6 @@ set to the number of clients, so no request is refused.
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import os
 import socket
@@ -34,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from emoreason.analyzer import Analyzer  # noqa: E402
+from emoreason.reasoning.prompting import image_data_url  # noqa: E402
 from emoreason.serving.engine import Engine  # noqa: E402
 from emoreason.serving.gateway import create_app  # noqa: E402
 from emoreason.serving.server import BackgroundServer, build_engines  # noqa: E402
@@ -86,15 +85,12 @@ def main() -> None:
     ap.add_argument("--out", default="out/bench/serving.json")
     args = ap.parse_args()
 
-    from PIL import Image
     from skimage import data
 
     from emoreason.models.tiny import make_tiny_model
     from emoreason.serving.vllm_server import VLLMServer, find_vllm_python, vllm_command
 
-    buf = io.BytesIO()
-    Image.fromarray(data.astronaut()).save(buf, format="PNG")
-    image_url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    image_url = image_data_url(data.astronaut())
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     model_dir = make_tiny_model(work / "tiny", "qwen2_5_vl")
     figures: dict = {"clients": args.clients, "requests": args.requests, "tokens": args.tokens}

@@ -18,6 +18,7 @@ import openai
 import pytest
 from PIL import Image
 
+from emoreason.reasoning.prompting import image_data_url
 from emoreason.serving.server import BackgroundServer as LiveServer
 from emoreason.serving.server import build_engines
 from emoreason.serving.settings import GatewaySettings
@@ -33,7 +34,7 @@ def _png(rgb: np.ndarray) -> bytes:
 
 
 def _data_url(rgb: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(_png(rgb)).decode()
+    return image_data_url(rgb)
 
 
 @pytest.fixture(scope="module")

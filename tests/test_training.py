@@ -220,13 +220,13 @@ def test_grpo_face_tokens_reach_generation_log_probs_and_the_projector_gradient(
 
     from trl.data_utils import prepare_multimodal_messages
 
+    batch = trainer._generate_and_score_completions(examples)
+    # the generation prompt trl built inside that call, built again for the same rows
     prompts = [prepare_multimodal_messages(e["prompt"], images=[e["image"]]) for e in examples]  # as trl does
     prompt_ids, _, fields = trainer._tokenize_prompts(prompts)
     pad = trainer.processing_class.tokenizer.convert_tokens_to_ids(VIDEO_PAD)
     assert all(ids.count(pad) == layout.num_tokens for ids in prompt_ids)
     assert fields["pixel_values_videos"].shape[0] == 4 * layout.rows  # generate gets the face features
-
-    batch = trainer._generate_and_score_completions(examples)
     assert batch["face_features"].shape[:2] == (4, layout.rows)
     # trl's second encoding (for the log-probs) marks the face tokens where generation had them
     types = batch["mm_token_type_ids"][:, : batch["prompt_ids"].shape[1]]

@@ -7,12 +7,9 @@ One vLLM server per test run (module fixture). The vLLM environment is `make vll
 
 from __future__ import annotations
 
-import base64
-import io
 import socket
 
 import pytest
-from PIL import Image
 
 from emoreason import Analyzer
 from emoreason.serving.vllm_server import VLLMServer, find_vllm_python, vllm_command
@@ -128,16 +125,14 @@ def test_malformed_face_tokens_are_refused_before_they_reach_vllm(adapter):
 def test_gateway_in_front_of_vllm_with_streaming_and_adapter_selection(vllm, astronaut):
     import openai
 
+    from emoreason.reasoning.prompting import image_data_url
     from emoreason.serving.gateway import create_app
     from emoreason.serving.server import BackgroundServer as LiveServer
     from emoreason.serving.server import build_engines
 
     engines = build_engines("vllm", name="tiny", base_url=vllm.url, model="tiny", adapters=["lora"],
                             max_new_tokens=TOKENS)  # fmt: skip
-    buf = io.BytesIO()
-    Image.fromarray(astronaut).save(buf, format="PNG")
-    ask = {"role": "user", "content": [{"type": "image_url", "image_url": {
-        "url": "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()}}]}  # fmt: skip
+    ask = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_data_url(astronaut)}}]}
     try:
         with LiveServer(create_app(engines)) as live:
             client = openai.OpenAI(base_url=f"{live.url}/v1", api_key="unused", max_retries=0)

@@ -105,10 +105,8 @@ class Engine:
         face = analysed.analysis.faces[0]
         question = turns[-1]["content"]
         backend = self.analyzer.backend
-        if backend.name == "embedded":
+        if not hasattr(backend, "post"):  # no chat model to ask (embedded engine): the FACS comparison
             return answer_follow_up(face, question)
-        if not hasattr(backend, "post"):
-            return answer_follow_up(face, question)  # no chat endpoint (transformers): the FACS comparison
         messages, images = build_messages(analysed.observations[0], len(analysed.observations))
         conversation = [*to_openai_messages(messages, images), {"role": "assistant", "content": face.text}, *turns]
         reply = backend.post({"model": backend.model, "messages": conversation, **backend.body_options})

@@ -9,7 +9,7 @@ Face tokens are not pixels the processor knows: they are pooled face-encoder fea
 - each generation batch's face features are computed once, from the aligned crop (the
   `image` column), and carried in the batch as `face_features` (one (4K, D) block per row),
   so trl's shuffle and split keep them with their rows;
-- (1) uses emoreason's own prompt encoder, the one SFT and inference use;
+- (1) uses emoreason's own prompt encoding (models/inputs.py, as SFT and inference) with those features;
 - (2) goes through `FaceTokenProcessor`, which turns the video placeholder into K pads;
 - every forward that computes log-probs gets the rows' features through a forward pre-hook
   (trl calls the model chunk by chunk, in order, so a cursor walks the rows).
@@ -25,7 +25,7 @@ import torch
 from trl import GRPOTrainer
 
 from ..models.face_tokens import face_token_inputs
-from ..models.inputs import encode_prompts, encode_texts
+from ..models.inputs import encode_texts
 
 
 class FaceTokenProcessor:
@@ -80,14 +80,14 @@ class FaceTokenGRPOTrainer(GRPOTrainer):
              for part in message["content"] if part["type"] == "image"]
             for prompt in prompts
         ]  # fmt: skip
-        batch = encode_prompts(
-            self.processing_class.processor,
-            prompts,
-            images,
-            face_crops=[np.asarray(group[0].convert("RGB")) for group in images],
-            projector=self.projector,
-            features=self.features,
-        )
+        # The same encoding as inference (models/inputs.py); the face features are the ones this
+        # generation batch already computed (`_generate_and_score_completions`), not a second encoder pass.
+        processor, layout = self.processing_class.processor, self.projector.config.layout
+        if self._face_features is None or self._face_features.shape[0] != len(prompts):
+            raise RuntimeError("face features are out of step with the prompts")
+        texts = [processor.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+        batch = encode_texts(processor, texts, [image for group in images for image in group], layout)
+        batch.update(face_token_inputs(self._face_features.flatten(0, 1), layout))
         # trl wants each prompt unpadded (it pads again itself); per-token fields likewise.
         keep = batch.pop("attention_mask").bool()
         prompt_ids = [row[m].tolist() for row, m in zip(batch.pop("input_ids"), keep)]

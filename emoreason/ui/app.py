@@ -13,9 +13,7 @@ engine (the default: no model, no GPU).
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +21,14 @@ import numpy as np
 from PIL import Image
 
 from ..annotate import annotate
+from ..reasoning.prompting import image_data_url
 from ..types import EmotionAnalysis
 
 MAX_VIDEO_FRAMES = 16
 
 
 def data_url(rgb: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="JPEG", quality=92)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    return image_data_url(rgb, "JPEG")  # a photo: JPEG keeps the request small
 
 
 def au_bars(analysis: EmotionAnalysis) -> str:
