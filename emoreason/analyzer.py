@@ -33,9 +33,16 @@ class Analyzer:
         labels: Sequence[str] | None = None,
         frontend: FrontEndConfig | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        isolate_frontend: bool = False,
         **backend_options: Any,
     ):
-        self.frontend = FaceFrontEnd(frontend or FrontEndConfig(face_mode=face_mode))
+        config = frontend or FrontEndConfig(face_mode=face_mode)
+        if isolate_frontend:  # a native crash on one image then costs that image, not this process
+            from .face.worker import IsolatedFrontEnd
+
+            self.frontend: FaceFrontEnd | IsolatedFrontEnd = IsolatedFrontEnd(config)
+        else:
+            self.frontend = FaceFrontEnd(config)
         self.face_mode = face_mode if frontend is None else frontend.face_mode
         self.backend = get_backend(backend, **backend_options)
         self.labels = list(labels) if labels else None
@@ -62,7 +69,11 @@ class Analyzer:
         labels: Sequence[str] | None = None,
         started: float | None = None,
     ) -> EmotionAnalysis:
-        return self._analyze_arrays([(rgb, source, started or time.perf_counter())], face_mode, labels)[0]
+        """Analyse one decoded RGB array. Raises InputError when the front-end cannot take it."""
+        result = self._analyze_arrays([(rgb, source, started or time.perf_counter())], face_mode, labels)[0]
+        if result.error:
+            raise InputError(source, result.error.removeprefix(f"{source}: "))
+        return result
 
     def analyze_batch(
         self,
@@ -89,18 +100,26 @@ class Analyzer:
     def _analyze_arrays(
         self, arrays: Sequence[tuple[np.ndarray, str, float]], face_mode: str | None, labels: Sequence[str] | None
     ) -> list[EmotionAnalysis]:
-        """Front-end on each image, then one batched call to the backend for all their faces."""
-        items, frontend_ms = [], []
-        for rgb, _, t0 in arrays:
+        """Front-end on each image, then one batched call to the backend for all their faces.
+
+        An image the front-end refuses (or crashes on) gets a failed result; the others go on."""
+        items, frontend_ms, observed, failed = [], [], [], {}
+        for i, (rgb, source, t0) in enumerate(arrays):
             t1 = time.perf_counter()
-            items.append((self.frontend.observe(rgb, face_mode=face_mode), rgb))
+            try:
+                observations = self.frontend.observe(rgb, face_mode=face_mode)
+            except InputError as exc:
+                failed[i] = EmotionAnalysis.failed(source, f"{source}: {exc.reason}", self.backend.name)
+                continue
+            items.append((observations, rgb))
+            observed.append(arrays[i])
             frontend_ms.append(((t1 - t0) * 1000, (time.perf_counter() - t1) * 1000))
         t2 = time.perf_counter()
         faces_per_image = analyze_batch(self.backend, items, labels=labels or self.labels) if items else []
         # A batched call has one duration: each image is charged its share.
         reasoning_ms = (time.perf_counter() - t2) * 1000 / max(1, len(items))
         out = []
-        for (rgb, source, _), faces, (decode_ms, frontend) in zip(arrays, faces_per_image, frontend_ms):
+        for (rgb, source, _), faces, (decode_ms, frontend) in zip(observed, faces_per_image, frontend_ms):
             out.append(
                 EmotionAnalysis(
                     source=source,
@@ -117,7 +136,8 @@ class Analyzer:
                     },
                 )
             )
-        return out
+        done = iter(out)
+        return [failed[i] if i in failed else next(done) for i in range(len(arrays))]
 
     def analyze_many(self, paths: Iterable[str], **kwargs: Any) -> Iterator[EmotionAnalysis | VideoAnalysis]:
         """Analyse each path in turn; a bad input yields a result with `.error` set, and the batch goes on.

@@ -286,7 +286,10 @@ def _analyze(args: argparse.Namespace) -> int:
     config = FrontEndConfig(
         face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size, max_faces=args.max_faces
     )
-    analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, **_backend_options(args))
+    # The front-end in a worker process: an image that crashes native code fails alone, the batch goes on.
+    analyzer = Analyzer(
+        backend=args.backend, frontend=config, labels=labels, isolate_frontend=True, **_backend_options(args)
+    )
 
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     progress = None

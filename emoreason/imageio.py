@@ -21,6 +21,11 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".g
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: any real photo; far below a decompression bomb
 MIN_SIDE = 8  # smaller images cannot hold a face the front-end can measure
+# OpenCV inside mediapipe aborts the whole process (SIGABRT, uncatchable) on a side >= 32767 px, however
+# few pixels the image has (a 344-byte 32767x8 PNG is enough). Half that leaves room for any internal
+# resize; no camera makes a photo with a longer side, and a face in a strip thinner than 1:32 is no face.
+MAX_SIDE = 16384
+MAX_ASPECT = 32
 
 
 class InputError(Exception):
@@ -30,6 +35,9 @@ class InputError(Exception):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+    def __reduce__(self):  # picklable, so that a front-end worker process can send it back
+        return (type(self), (self.source, self.reason))
 
 
 def load_image(
@@ -64,6 +72,7 @@ def _decode(fh, label: str, max_pixels: int) -> np.ndarray:
             w, h = img.size
             if w * h > max_pixels:
                 raise InputError(label, f"image too large ({w}x{h} px > {max_pixels} px limit)")
+            check_dimensions(w, h, label)  # from the header, before the pixels are decoded
             img.load()
     except InputError:
         raise
@@ -98,10 +107,19 @@ def _check_array(arr: np.ndarray, label: str) -> np.ndarray:
         if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.max() <= 1.0:
             arr = arr * 255.0
         arr = np.clip(arr, 0, 255).astype(np.uint8)
-    h, w = arr.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise InputError(label, f"image too small ({w}x{h} px; need at least {MIN_SIDE} px a side)")
+    check_dimensions(arr.shape[1], arr.shape[0], label)
     return np.ascontiguousarray(arr)
+
+
+def check_dimensions(width: int, height: int, label: str = "<image>") -> None:
+    """Refuse sizes the native face code cannot take (InputError): too small, a side over MAX_SIDE, or a
+    strip thinner than 1:MAX_ASPECT. Every image passes here before mediapipe or OpenCV sees it."""
+    if min(width, height) < MIN_SIDE:
+        raise InputError(label, f"image too small ({width}x{height} px; need at least {MIN_SIDE} px a side)")
+    if max(width, height) > MAX_SIDE:
+        raise InputError(label, f"image too large ({width}x{height} px; each side at most {MAX_SIDE} px)")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InputError(label, f"image too narrow ({width}x{height} px; aspect ratio at most {MAX_ASPECT}:1)")
 
 
 def expand_inputs(items: Iterable[str]) -> list[str]:

@@ -115,8 +115,8 @@ def run_eval(config: RunConfig, out_dir: str | Path, progress: bool = True, judg
     todo = [s for s in samples if s.id not in done or done[s.id].get("retryable")]
     if todo:
         face_mode = config.face_mode or bench.face_mode
-        with Analyzer(
-            backend=config.backend, face_mode=face_mode, labels=labels, **config.backend_options
+        with Analyzer(  # the front-end in a worker process: a native crash fails one sample, not the run
+            backend=config.backend, face_mode=face_mode, labels=labels, isolate_frontend=True, **config.backend_options
         ) as analyzer:
             _analyse(analyzer, todo, labels, out / PREDICTIONS, len(samples) - len(todo), len(samples), progress)
     rows = read_rows(out / PREDICTIONS)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..imageio import check_dimensions
 from ..types import FaceObservation
 from .align import align_face, box_crop
 from .au import AUDetector, GeometricAUDetector
@@ -67,6 +68,7 @@ class FaceFrontEnd:
     def observe(self, rgb: np.ndarray, face_mode: str | None = None) -> list[FaceObservation]:
         mode = face_mode or self.config.face_mode
         h, w = rgb.shape[:2]
+        check_dimensions(w, h)  # arrays from the Python API too: no size that aborts OpenCV reaches it
         whole = (0.0, 0.0, float(w), float(h))
         t0 = time.perf_counter()
         faces: list[tuple[tuple[float, float, float, float], float, str, np.ndarray | None, FaceGeometry | None]] = []

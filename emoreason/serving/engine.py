@@ -48,10 +48,14 @@ class Engine:
     def backend(self) -> str:
         return self.analyzer.backend.name
 
+    def observe(self, rgb: np.ndarray) -> list[FaceObservation]:
+        """The front-end on one image (in its worker process when the analyzer isolates it)."""
+        with self._frontend_lock:
+            return self.analyzer.frontend.observe(rgb)
+
     def analyze(self, rgb: np.ndarray, source: str = "request") -> Analysed:
         t0 = time.perf_counter()
-        with self._frontend_lock:
-            observations = self.analyzer.frontend.observe(rgb)
+        observations = self.observe(rgb)
         t1 = time.perf_counter()
         with self._backend_lock:
             faces = analyze_batch(self.analyzer.backend, [(observations, rgb)], labels=self.analyzer.labels)[0]
@@ -62,15 +66,16 @@ class Engine:
         """Whether the backend streams tokens as it generates (a VLM server)."""
         return hasattr(self.analyzer.backend, "generate_streaming")
 
-    def stream(self, rgb: np.ndarray, source: str = "request") -> Iterator[str | Analysed]:
+    def stream(
+        self, rgb: np.ndarray, observations: list[FaceObservation], frontend_s: float, source: str = "request"
+    ) -> Iterator[str | Analysed]:
         """The analysis text as the model writes it (str pieces; with several faces each after a header),
-        then the finished `Analysed`."""
+        then the finished `Analysed`. The front-end ran first (`observe`, taking `frontend_s`), so that its
+        failures are answered before the stream starts."""
         from ..reasoning.vlm import Generation, to_face_analysis
 
-        t0 = time.perf_counter()
-        with self._frontend_lock:
-            observations = self.analyzer.frontend.observe(rgb)
         t1 = time.perf_counter()
+        t0 = t1 - frontend_s
         backend = self.analyzer.backend
         requests = backend.requests([(observations, rgb)], self.analyzer.labels)
         faces = []

@@ -34,6 +34,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from ..face.worker import FrontEndCrashed
+from ..imageio import InputError
 from ..reasoning.openai_backend import EndpointError
 from .engine import Analysed, Engine, face_header
 from .errors import APIError
@@ -159,11 +161,21 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
     async def run(fn, *args):
         """An analysis in a worker thread, within the concurrency limit and the timeout."""
         with limiter:
-            try:
-                return await asyncio.wait_for(run_in_threadpool(fn, *args), settings.request_timeout_s)
-            except asyncio.TimeoutError:
-                raise APIError(504, f"analysis timed out after {settings.request_timeout_s:g} s",
-                               type="server_error", code="timeout") from None  # fmt: skip
+            return await run_unlimited(fn, *args)
+
+    async def run_unlimited(fn, *args):
+        """`run` for a caller that holds a concurrency slot already."""
+        try:
+            return await asyncio.wait_for(run_in_threadpool(fn, *args), settings.request_timeout_s)
+        except asyncio.TimeoutError:
+            raise APIError(504, f"analysis timed out after {settings.request_timeout_s:g} s",
+                           type="server_error", code="timeout") from None  # fmt: skip
+        except FrontEndCrashed as exc:  # the worker was restarted; the server goes on
+            error_log.warning("face front-end crashed: %s", exc.reason)
+            raise APIError(500, "the face front-end crashed on this image and was restarted",
+                           type="server_error", code="frontend_crashed") from None  # fmt: skip
+        except InputError as exc:  # the front-end refused the pixels (e.g. a size native code cannot take)
+            raise APIError(400, f"image: {exc.reason}", param="image") from None
 
     def engine_for(request: Request, name: str | None) -> Engine:
         name = name or next(iter(engines))
@@ -227,7 +239,15 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         landmarks = bool(options.get("landmarks"))  # the demo draws the mesh
         if body.get("stream") and not follow_up and engine.streams:  # tokens as the VLM server writes them
             limiter.acquire()  # before the response starts: a refusal is still a clean 429
-            events = _live_stream(engine, rgb, limiter, request.state.model, created, landmarks)
+            try:  # the front-end before the stream starts, so that its failures are plain JSON errors
+                t0 = time.perf_counter()
+                observations = await run_unlimited(engine.observe, rgb)
+                frontend_s = time.perf_counter() - t0
+            except BaseException:
+                limiter.release()
+                raise
+            tokens = engine.stream(rgb, observations, frontend_s)
+            events = _live_stream(tokens, limiter, request.state.model, created, landmarks)
             return StreamingResponse(events, media_type="text/event-stream")
         analysed: Analysed = await run(engine.analyze, rgb)
         if not analysed.analysis.faces:
@@ -310,7 +330,7 @@ def _chunker(reply_id: str, model: str, created: int):
     return chunk
 
 
-async def _live_stream(engine: Engine, rgb, limiter: Limiter, model: str, created: int, landmarks: bool):
+async def _live_stream(tokens, limiter: Limiter, model: str, created: int, landmarks: bool):
     """Server-sent events straight from the VLM server's stream; the structured result with the last chunk.
     The concurrency slot is held until the stream ends (or the client goes away)."""
     chunk = _chunker(f"chatcmpl-{uuid.uuid4().hex[:24]}", model, created)
@@ -318,7 +338,7 @@ async def _live_stream(engine: Engine, rgb, limiter: Limiter, model: str, create
         yield chunk({"role": "assistant", "content": ""})
         result = None
         try:
-            async for piece in iterate_in_threadpool(engine.stream(rgb)):
+            async for piece in iterate_in_threadpool(tokens):
                 if isinstance(piece, Analysed):
                     result = piece.analysis.to_dict(landmarks=landmarks)
                     if not piece.analysis.faces:

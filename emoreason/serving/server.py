@@ -18,15 +18,18 @@ def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detec
                   adapters: list[str] | None = None, **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
     """The served models: `name` (the base) and, behind a VLM server, one per LoRA adapter it serves."""
     frontend = FrontEndConfig(face_mode=face_mode, max_faces=max_faces)
+    # Each front-end runs in its own worker process: a native crash on one image restarts the worker, and
+    # the gateway keeps serving.
+    isolated = dict(frontend=frontend, isolate_frontend=True)
     if backend == "embedded":
-        return {name: Engine(name, Analyzer(backend="embedded", frontend=frontend, **backend_options))}
+        return {name: Engine(name, Analyzer(backend="embedded", **isolated, **backend_options))}
     if not model or (backend == "openai" and not base_url):
         raise ValueError(f"serve --backend {backend} needs --base-url and --model (the upstream served model)")
     upstream = dict(base_url=base_url, api_key=upstream_api_key, **backend_options)
-    engines = {name: Engine(name, Analyzer(backend=backend, frontend=frontend, model=model, **upstream))}
+    engines = {name: Engine(name, Analyzer(backend=backend, **isolated, model=model, **upstream))}
     for adapter in adapters or []:  # vLLM serves each LoRA adapter under its own model name
         options = {k: v for k, v in upstream.items() if k != "face_projector"}  # the projector is the base's
-        engines[adapter] = Engine(adapter, Analyzer(backend=backend, frontend=frontend, model=adapter, **options))
+        engines[adapter] = Engine(adapter, Analyzer(backend=backend, **isolated, model=adapter, **options))
     return engines
 
 

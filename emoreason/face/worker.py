@@ -1,0 +1,171 @@
+"""The face front-end in a child process: a native crash costs one image, not the program.
+
+mediapipe and OpenCV are C++. Some inputs make them abort the whole process (an uncaught
+`cv::Exception` is a SIGABRT), which no Python `try` can catch; size checks
+(`imageio.check_dimensions`) stop the known cases, and this worker contains the unknown
+ones. `IsolatedFrontEnd` has the `FaceFrontEnd` interface (`observe`, `close`) and runs a
+`FaceFrontEnd` in a spawned child. When the child dies mid-image, that call raises
+`FrontEndCrashed` (an `InputError`, so batches record it against the image and go on), and
+the next call starts a fresh child. A call that overruns its deadline kills the child, so a
+stuck image cannot hold the worker.
+
+The gateway and the CLI's `analyze` and `eval` use it; the Python API's `Analyzer` does when
+asked (`isolate_frontend=True`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..imageio import InputError, check_dimensions
+from ..types import FaceObservation
+from .frontend import FaceFrontEnd, FrontEndConfig
+
+START_TIMEOUT_S = 180.0  # importing torch + mediapipe and loading the graphs, on a busy 2-core machine
+
+
+class FrontEndCrashed(InputError):
+    """The front-end's process died (or overran its deadline) on this image; it is restarted for the next."""
+
+
+def _child(conn, config: FrontEndConfig) -> None:
+    """The worker's loop: ("observe", rgb, face_mode) -> ("ok", observations) | ("error", exception)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
+    try:
+        frontend = FaceFrontEnd(config)
+    except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
+        conn.send(("error", RuntimeError(f"face front-end failed to start: {type(exc).__name__}: {exc}")))
+        return
+    conn.send(("ready", None))
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:  # the parent has gone
+                return
+            if message[0] == "close":
+                return
+            _, rgb, face_mode = message
+            try:
+                conn.send(("ok", frontend.observe(rgb, face_mode=face_mode)))
+            except InputError as exc:
+                conn.send(("error", exc))
+            except Exception as exc:  # noqa: BLE001 - a Python failure on one image is that image's error
+                conn.send(("error", InputError("<image>", f"face front-end error: {type(exc).__name__}: {exc}")))
+    finally:
+        frontend.close()
+
+
+class IsolatedFrontEnd:
+    """A `FaceFrontEnd` in a child process (see the module docstring). Thread-safe: calls are serialised."""
+
+    def __init__(self, config: FrontEndConfig | None = None, timeout_s: float | None = None):
+        self.config = config or FrontEndConfig()
+        self.timeout_s = timeout_s  # per image; None = no deadline
+        self._context = multiprocessing.get_context("spawn")  # no fork: the parent may run threads
+        self._lock = threading.Lock()
+        self._process: Any = None
+        self._conn: Any = None
+        self.restarts = 0  # children started after a crash
+        self.busy = False  # an image is with the child now
+        self._start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start(self) -> None:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_child, args=(child, self.config), daemon=True,
+                                        name="emoreason-frontend")  # fmt: skip
+        process.start()
+        child.close()
+        if not parent.poll(START_TIMEOUT_S):
+            process.kill()
+            raise RuntimeError(f"the face front-end did not start within {START_TIMEOUT_S:g} s")
+        try:
+            status, payload = parent.recv()
+        except EOFError:
+            process.join(5)
+            raise RuntimeError(f"the face front-end died while starting (exit code {process.exitcode})") from None
+        if status != "ready":
+            process.join(5)
+            raise payload
+        self._process, self._conn = process, parent
+
+    def observe(self, rgb: np.ndarray, face_mode: str | None = None, source: str = "<image>") -> list[FaceObservation]:
+        check_dimensions(rgb.shape[1], rgb.shape[0], source)  # refused here costs no round trip
+        with self._lock:
+            if self._process is None or not self._process.is_alive():
+                self._restart()
+            self.busy = True
+            # The deadline is a timer that kills the child: it also frees a send that blocks on a stuck child.
+            overran = threading.Event()
+            process = self._process
+            watchdog = None
+            if self.timeout_s is not None:
+                watchdog = threading.Timer(self.timeout_s, lambda: (overran.set(), process.kill()))
+                watchdog.start()
+            try:
+                self._conn.send(("observe", np.ascontiguousarray(rgb), face_mode))
+                status, payload = self._conn.recv()
+            except (EOFError, OSError):  # the child died: BrokenPipe on send, EOF on receive
+                how = self._reap()
+                if overran.is_set():
+                    raise FrontEndCrashed(source, f"the face front-end took longer than {self.timeout_s:g} s "
+                                                  "on this image and was restarted") from None  # fmt: skip
+                raise FrontEndCrashed(source, f"the face front-end crashed on this image ({how}); "
+                                              "it was restarted") from None  # fmt: skip
+            finally:
+                self.busy = False
+                if watchdog is not None:
+                    watchdog.cancel()
+        if status == "error":
+            if isinstance(payload, InputError) and payload.source == "<image>":
+                raise InputError(source, payload.reason)
+            raise payload
+        return payload
+
+    def _reap(self) -> str:
+        """Collect the dead child; how it ended, in words."""
+        process, self._process = self._process, None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        process.join(10)
+        code = process.exitcode
+        if code is not None and code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
+    def _restart(self) -> None:
+        if self._process is not None:
+            self._reap()
+        self.restarts += 1
+        self._start()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._process is None:
+                return
+            with contextlib.suppress(OSError):  # already gone: nothing to tell it
+                self._conn.send(("close",))
+            self._process.join(10)
+            if self._process.is_alive():
+                self._process.kill()
+            self._reap()
+
+    def __enter__(self) -> IsolatedFrontEnd:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
