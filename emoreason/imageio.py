@@ -54,14 +54,17 @@ def load_image(
     if isinstance(source, (bytes, bytearray)):
         return _decode(io.BytesIO(source), label, max_pixels)
     path = Path(source)
-    if not path.exists():
-        raise InputError(label, "file not found")
-    if path.is_dir():
-        raise InputError(label, "is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise InputError(label, "file is empty")
-    with open(path, "rb") as fh:
-        return _decode(fh, label, max_pixels)
+    try:
+        if not path.exists():
+            raise InputError(label, "file not found")
+        if path.is_dir():
+            raise InputError(label, "is a folder, not an image")
+        if path.stat().st_size == 0:
+            raise InputError(label, "file is empty")
+        with open(path, "rb") as fh:
+            return _decode(fh, label, max_pixels)
+    except OSError as exc:  # unreadable (permissions), a name too long for the OS, an I/O error
+        raise InputError(label, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
 
 
 def _decode(fh, label: str, max_pixels: int) -> np.ndarray:
@@ -127,13 +130,18 @@ def expand_inputs(items: Iterable[str]) -> list[str]:
     out: list[str] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
+        try:
+            is_dir, exists = p.is_dir(), p.exists()
+        except OSError:  # e.g. a name too long for the OS: kept, so that loading it reports the reason
+            out.append(item)
+            continue
+        if is_dir:
             out.extend(
                 str(f)
                 for f in sorted(p.rglob("*"))
                 if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
             )
-        elif any(ch in item for ch in "*?[") and not p.exists():
+        elif any(ch in item for ch in "*?[") and not exists:
             matches = sorted(glob.glob(item, recursive=True))
             out.extend(matches if matches else [item])
         else:

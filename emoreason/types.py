@@ -54,6 +54,9 @@ class FaceObservation:
     landmarks: np.ndarray | None = None  # (478, 3) image pixels (z in pixel units); None if the mesh failed
     embedding: np.ndarray | None = None  # face-encoder vector when the encoder is on
     aligned_crop: np.ndarray | None = None  # RGB uint8, eye-levelled; not serialised
+    # The face as the expression model sees it: FER2013's crop geometry for a detected face, the image itself
+    # for a pre-cropped one (RGB uint8; not serialised). The face model's features come from it too.
+    expression_crop: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
 
     def present_aus(self) -> list[AUActivation]:

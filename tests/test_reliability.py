@@ -204,3 +204,31 @@ def test_gateway_survives_its_front_end_dying_mid_request(gateway, astronaut):
     assert httpx.get(f"{live.url}/health", timeout=10).json()["status"] == "ok"
     again = _chat(live.url, buf.getvalue())  # the next request gets a fresh worker
     assert again.status_code == 200 and again.json()["emoreason"]["faces"][0]["emotion"] == "happiness"
+
+
+# ------------------------------------------------------------------ the CLI: files the OS refuses
+def test_cli_unreadable_and_overlong_names_are_one_line_errors(tmp_path, capsys):
+    good = write_sample_images(tmp_path)
+    locked = tmp_path / "locked.png"
+    locked.write_bytes(good[0].read_bytes())
+    locked.chmod(0)
+    overlong = str(tmp_path / ("x" * 300 + ".png"))  # longer than any file name the OS allows
+    try:
+        code = main(["analyze", str(locked), overlong, str(good[0]), "--format", "jsonl", "--quiet"])
+    finally:
+        locked.chmod(0o644)
+    out, err = capsys.readouterr()
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(rows) == 3 and rows[2]["faces"][0]["emotion"] == "happiness"
+    lines = err.splitlines()
+    assert "Traceback" not in err
+    if os.geteuid() != 0:  # root reads any file: the permission case only exists for other users
+        assert any(line.startswith(f"error: {locked}: cannot read the file") for line in lines)
+    assert any(line.startswith("error: ") and "File name too long" in line for line in lines)
+
+
+def test_cli_unwritable_out_is_a_one_line_error(tmp_path, capsys):
+    good = write_sample_images(tmp_path)
+    code = main(["analyze", str(good[0]), "--out", str(tmp_path / "no" / "such" / "dir" / "out.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: --out ") and "cannot write" in err and "Traceback" not in err

@@ -43,11 +43,12 @@ class RunConfig:
     limit: int | None = None  # the first N samples (after --sample)
     sample: int | None = None  # a seeded random subset of N samples
     seed: int = 0
+    expression_model: str | None = None  # None: the front-end's default
     backend_options: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> dict[str, Any]:
         """What must match for a run directory to be resumed (not the sample count: it may grow)."""
-        keys = ("benchmark", "data", "backend", "split", "fold", "face_mode", "seed")
+        keys = ("benchmark", "data", "backend", "split", "fold", "face_mode", "seed", "expression_model")
         options = {k: v for k, v in self.backend_options.items() if k not in ("concurrency", "timeout", "max_retries")}
         return {**{k: getattr(self, k) for k in keys}, "backend_options": options}
 
@@ -114,9 +115,13 @@ def run_eval(config: RunConfig, out_dir: str | Path, progress: bool = True, judg
     done = read_rows(out / PREDICTIONS)
     todo = [s for s in samples if s.id not in done or done[s.id].get("retryable")]
     if todo:
-        face_mode = config.face_mode or bench.face_mode
+        from ..face.frontend import FrontEndConfig
+
+        frontend = FrontEndConfig(face_mode=config.face_mode or bench.face_mode)
+        if config.expression_model:
+            frontend.expression_model = config.expression_model
         with Analyzer(  # the front-end in a worker process: a native crash fails one sample, not the run
-            backend=config.backend, face_mode=face_mode, labels=labels, isolate_frontend=True, **config.backend_options
+            backend=config.backend, frontend=frontend, labels=labels, isolate_frontend=True, **config.backend_options
         ) as analyzer:
             _analyse(analyzer, todo, labels, out / PREDICTIONS, len(samples) - len(todo), len(samples), progress)
     rows = read_rows(out / PREDICTIONS)

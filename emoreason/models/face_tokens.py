@@ -3,7 +3,8 @@
 This one module fixes the layout that training (HF), in-process inference (HF) and serving
 (vLLM precomputed embeddings) all share:
 
-    aligned crop --open_clip ViT (frozen)--> patch features (g x g x D)
+    aligned crop --face encoder (frozen)--> patch features (g x g x D): emoreason's face model
+                                            (6 x 6 x 128, the default) or an open_clip ViT
                  --adaptive average pool-->  a 2a x 2b grid, flattened row-major: 4K rows of D
                  --FaceProjector (trained)-> 2x2 merge (like Qwen's patch merger) -> MLP -> K x H
 
@@ -89,7 +90,7 @@ class ProjectorConfig:
     in_dim: int  # face-encoder width (patch feature size)
     out_dim: int  # LLM hidden size
     num_tokens: int = 16
-    encoder: str = "ViT-B-16"  # open_clip architecture the features come from
+    encoder: str = "emoreason-face"  # the face model, or the open_clip architecture the features come from
     encoder_pretrained: str | None = None  # open_clip tag or checkpoint path; None = random (tests)
 
     @property
@@ -141,12 +142,13 @@ class FaceFeatureExtractor:
     """The frozen encoder side: aligned crops -> (F * 4K, D) pooled patch features."""
 
     def __init__(
-        self, layout: FaceTokenLayout, encoder: str = "ViT-B-16", pretrained: str | None = None, device: str = "cpu"
-    ):
-        from ..face.encoder import FaceEncoder
+        self, layout: FaceTokenLayout, encoder: str = "emoreason-face", pretrained: str | None = None,
+        device: str = "cpu",
+    ):  # fmt: skip
+        from ..face.encoder import make_face_encoder
 
         self.layout = layout
-        self.encoder = FaceEncoder(encoder, pretrained, device=device)
+        self.encoder = make_face_encoder(encoder, pretrained, device=device)
 
     @property
     def dim(self) -> int:

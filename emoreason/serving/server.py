@@ -15,9 +15,12 @@ from .settings import MIB, GatewaySettings
 
 def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detect", max_faces: int = 8,
                   base_url: str | None = None, model: str | None = None, upstream_api_key: str | None = None,
-                  adapters: list[str] | None = None, **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
+                  adapters: list[str] | None = None, expression_model: str | None = None,
+                  **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
     """The served models: `name` (the base) and, behind a VLM server, one per LoRA adapter it serves."""
     frontend = FrontEndConfig(face_mode=face_mode, max_faces=max_faces)
+    if expression_model:
+        frontend.expression_model = expression_model
     # Each front-end runs in its own worker process: a native crash on one image restarts the worker, and
     # the gateway keeps serving.
     isolated = dict(frontend=frontend, isolate_frontend=True)

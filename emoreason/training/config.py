@@ -28,8 +28,8 @@ class LoraSettings:
 class FaceTokenSettings:
     enabled: bool = False
     num_tokens: int = 16  # K tokens per face (a x b grid)
-    encoder: str = "ViT-B-16"  # open_clip architecture of the (frozen) face encoder
-    pretrained: str | None = None  # open_clip tag or checkpoint path; None = random (tests only)
+    encoder: str = "emoreason-face"  # the (frozen) face encoder: emoreason's face model, or an open_clip architecture
+    pretrained: str | None = None  # open_clip tag or checkpoint path (another face-model folder for emoreason-face)
 
 
 @dataclass

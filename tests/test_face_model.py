@@ -1,0 +1,93 @@
+"""emoreason's face model: the trainer (`emoreason train face-model`) on drawn faces, resume after a stop,
+the exported folder as expression prior and as face encoder, the split rule, recipe errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emoreason.cli import main
+from emoreason.training.face_model import load_face_recipe, split_of
+
+EMOTIONS = ("happiness", "sadness", "surprise", "anger")
+TINY = ["epochs=2", "batch_size=16", "net.channels=[8,16,16,32]", "net.layers=[1,1,1,1]",
+        "split_val_percent=30", "split_vlm_percent=10", "lr=0.05", "threads=1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def drawn_faces(tmp_path_factory):
+    """A labelled folder of procedural faces (labels.csv + PNGs), as FER2013 is laid out."""
+    from emoreason.data.procedural import make_faces
+
+    root = tmp_path_factory.mktemp("faces")
+    with open(root / "labels.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["filename", "emotion"])
+        for i, face in enumerate(make_faces(160, EMOTIONS, seed=1, size=96)):
+            Image.fromarray(face.image).save(root / f"face_{i:04d}.png")
+            writer.writerow([f"face_{i:04d}.png", face.emotion])
+    return root
+
+
+def test_split_is_stable_and_sized():
+    names = [f"Training_{i}.jpg" for i in range(4000)]
+    splits = [split_of(n, 5, 15) for n in names]
+    assert splits == [split_of(n, 5, 15) for n in names]  # the same on every machine and run
+    share = {s: splits.count(s) / len(splits) for s in ("face", "val", "vlm")}
+    assert abs(share["val"] - 0.05) < 0.02 and abs(share["vlm"] - 0.15) < 0.03
+    assert split_of("a/b/Training_7.jpg", 5, 15) == split_of("Training_7.jpg", 5, 15)  # by file name
+
+
+def test_recipe_errors_name_the_key(tmp_path):
+    with pytest.raises(ValueError, match="epocs"):
+        load_face_recipe(None, ["epocs=3"])
+    with pytest.raises(ValueError, match="widht"):
+        load_face_recipe(None, ["net.widht=3"])
+    recipe = load_face_recipe("training/recipes/face-model/fer2013.yaml", ["epochs=3", "net.drop_rate=0.1"])
+    assert recipe.epochs == 3 and recipe.net.drop_rate == 0.1 and recipe.net.layers == [2, 2, 2, 2]
+
+
+def test_train_resume_and_use(drawn_faces, tmp_path, capsys, astronaut):
+    out = tmp_path / "run"
+    args = ["train", "face-model", "--config", "training/recipes/face-model/fer2013.yaml", "--data", str(drawn_faces),
+            "--out", str(out), *TINY]  # fmt: skip
+    assert main([*args, "epochs=1"]) == 0  # a run stopped after its first epoch...
+    assert main(args) == 0  # ...resumes there and finishes
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]  # no epoch trained twice
+    assert "resuming" in capsys.readouterr().err
+    assert (out / "tb").is_dir() and (out / "model" / "model.safetensors").is_file()
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["net"]["classes"][:7] == ["neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"]
+
+    from emoreason.face.face_model import FaceModel, FaceModelEncoder
+    from emoreason.face.frontend import FaceFrontEnd, FrontEndConfig
+
+    model = FaceModel(out / "model")
+    probs = model.predict([astronaut[70:200, 165:290], np.zeros((48, 48), np.uint8)])
+    assert all(abs(sum(p.values()) - 1) < 1e-3 for p in probs)
+    frontend = FaceFrontEnd(FrontEndConfig(expression_model=str(out / "model")))
+    face = frontend.observe(astronaut)[0]
+    frontend.close()
+    assert set(face.expression_prior) == set(config["net"]["classes"])
+    assert face.expression_crop.shape == (96, 96, 3)  # FER2013's crop geometry, cut from the photo
+    encoder = FaceModelEncoder(out / "model")
+    assert tuple(encoder.encode_patches([face.aligned_crop]).shape) == (1, 6, 6, 16)  # layer3 grid, channels last
+
+
+def test_face_model_as_face_token_encoder(drawn_faces, tmp_path, astronaut):
+    """The face-token layout pools the face model's feature grid like a ViT's patch grid."""
+    from emoreason.models.face_tokens import FaceFeatureExtractor, FaceTokenLayout
+
+    out = tmp_path / "run"
+    assert main(["train", "face-model", "--data", str(drawn_faces), "--out", str(out), *TINY, "epochs=1"]) == 0
+    extractor = FaceFeatureExtractor(FaceTokenLayout(16), "emoreason-face", str(out / "model"))
+    rows = extractor([astronaut[:224, 100:324]] * 2)
+    assert tuple(rows.shape) == (2 * 64, 16) and extractor.dim == 16
+    projector = extractor.new_projector(hidden_size=32)
+    assert projector.config.encoder == "emoreason-face" and projector.config.encoder_pretrained == str(out / "model")
+    assert tuple(projector(rows).shape) == (2 * 16, 32)
