@@ -81,8 +81,9 @@ def _ask(astronaut, text="What emotion does this face show?"):
 
 def test_models_and_health(client, gateway):
     assert [m.id for m in client.models.list().data] == ["emoreason"]
-    health = httpx.get(f"{gateway.url}/health").json()  # no key needed for liveness
-    assert health["status"] == "ok" and health["models"] == ["emoreason"]
+    assert httpx.get(f"{gateway.url}/health").json() == {"status": "ok"}  # liveness needs no key, and says no more
+    health = httpx.get(f"{gateway.url}/health", headers={"Authorization": f"bearer {KEY}"}).json()  # any case
+    assert health["status"] == "ok" and health["models"] == ["emoreason"] and health["in_flight"] == 0
 
 
 def test_chat_completion_with_the_openai_client(client, astronaut):

@@ -232,3 +232,207 @@ def test_cli_unwritable_out_is_a_one_line_error(tmp_path, capsys):
     code = main(["analyze", str(good[0]), "--out", str(tmp_path / "no" / "such" / "dir" / "out.jsonl")])
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: --out ") and "cannot write" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ the gateway: fetches, admission, bad bodies
+class _Origin:
+    """Loopback HTTP origins for the allow-list tests: a redirect to another host, a slow drip, an image."""
+
+    def __init__(self, png: bytes):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                if self.path == "/face.png":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(png)))
+                    self.end_headers()
+                    self.wfile.write(png)
+                elif self.path.startswith("/redirect"):
+                    self.send_response(302)
+                    self.send_header("Location", origin.redirect_to)
+                    self.end_headers()
+                elif self.path == "/drip":  # one byte every 0.5 s: a per-read timeout never fires
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    for _ in range(40):
+                        try:
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                        time.sleep(0.5)
+
+            def log_message(self, *args):
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.redirect_to = ""
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def guarded(astronaut):
+    """A gateway with a key, an allow-list of one loopback origin, a 2 s fetch deadline and a limit of 1."""
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer, build_engines
+    from emoreason.serving.settings import GatewaySettings
+
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, format="PNG")
+    origin, elsewhere = _Origin(buf.getvalue()), _Origin(buf.getvalue())
+    closed = f"http://127.0.0.1:{socket_free_port()}"  # allow-listed, but nothing listens there
+    settings = GatewaySettings(api_keys=("k",), allowed_url_prefixes=(f"{origin.url}/", f"{closed}/"),
+                               fetch_timeout_s=2.0, max_concurrency=1, request_timeout_s=60)  # fmt: skip
+    engines = build_engines("embedded")
+    with BackgroundServer(create_app(engines, settings)) as live:
+        live.closed = closed
+        yield live, origin, elsewhere, buf.getvalue()
+    for engine in engines.values():
+        engine.close()
+    origin.close()
+    elsewhere.close()
+
+
+def _url_chat(base: str, image_url: str, key: str = "k", **extra) -> httpx.Response:
+    body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}],
+            **extra}  # fmt: skip
+    return httpx.post(f"{base}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"},
+                      timeout=60)  # fmt: skip
+
+
+def test_redirect_off_the_allow_list_is_not_followed(guarded):
+    live, origin, elsewhere, _ = guarded
+    assert _url_chat(live.url, f"{origin.url}/face.png").status_code == 200  # the allow-listed origin works
+    origin.redirect_to = f"{elsewhere.url}/face.png"  # a hop to a host that is not on the list
+    reply = _url_chat(live.url, f"{origin.url}/redirect")
+    assert reply.status_code == 400 and reply.json()["error"]["code"] == "fetch_failed"
+    origin.redirect_to = f"{origin.url}/face.png"  # a hop that stays on the list is followed
+    assert _url_chat(live.url, f"{origin.url}/redirect-ok").status_code == 200
+
+
+def test_fetch_failures_all_read_the_same(guarded):
+    """A closed port, a missing file and a redirect off the list: one message, nothing about the network."""
+    live, origin, elsewhere, _ = guarded
+    origin.redirect_to = f"{elsewhere.url}/face.png"
+    messages = {
+        _url_chat(live.url, f"{live.closed}/face.png").json()["error"]["message"],
+        _url_chat(live.url, f"{origin.url}/missing.png").json()["error"]["message"],
+        _url_chat(live.url, f"{origin.url}/redirect").json()["error"]["message"],
+    }
+    assert messages == {"messages[0].image_url: could not fetch the image"}
+
+
+def socket_free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dripping_source_neither_freezes_the_gateway_nor_outlives_its_deadline(guarded):
+    live, origin, _, _ = guarded
+    result = {}
+    fetcher = threading.Thread(target=lambda: result.update(reply=_url_chat(live.url, f"{origin.url}/drip")))
+    t0 = time.monotonic()
+    fetcher.start()
+    time.sleep(0.3)
+    health_s = []
+    for _ in range(5):
+        t = time.monotonic()
+        assert httpx.get(f"{live.url}/health", timeout=10).status_code == 200
+        health_s.append(time.monotonic() - t)
+        time.sleep(0.1)
+    fetcher.join()
+    assert max(health_s) < 0.5  # the loop is free while the fetch drips
+    assert result["reply"].status_code == 400 and time.monotonic() - t0 < 10  # the 2 s deadline, not 20 s
+
+
+def test_429_comes_before_the_body_is_read(guarded):
+    """With the one slot taken, a refusal must not wait for a large body to be parsed and decoded."""
+    live, origin, _, png = guarded
+    big = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {
+        "url": "data:image/png;base64," + __import__("base64").b64encode(png * 8).decode()}}]}]}  # fmt: skip
+    result = {}
+    slow = threading.Thread(target=lambda: result.update(reply=_url_chat(live.url, f"{origin.url}/drip")))
+    slow.start()  # holds the only slot for ~2 s
+    time.sleep(0.3)
+    t = time.monotonic()
+    reply = httpx.post(f"{live.url}/v1/chat/completions", json=big, headers={"Authorization": "Bearer k"}, timeout=30)
+    refused_s = time.monotonic() - t
+    slow.join()
+    assert reply.status_code == 429 and reply.headers["retry-after"] == "1"
+    assert refused_s < 0.5
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ('{"messages": ' + "[" * 10000 + "]" * 10000 + "}", 400),  # nested 10,000 deep
+        ({"model": ["emoreason"], "messages": [{"role": "user", "content": "hi"}]}, 400),
+        ({"model": {"a": 1}, "messages": [{"role": "user", "content": "hi"}]}, 400),
+        ({"model": "m" * 5000, "messages": [{"role": "user", "content": "hi"}]}, 404),
+        ({"stream": "no", "messages": [{"role": "user", "content": "hi"}]}, 400),
+    ],
+)
+def test_malformed_bodies_are_4xx(guarded, body, status):
+    live = guarded[0]
+    kwargs = {"content": body} if isinstance(body, str) else {"json": body}
+    reply = httpx.post(f"{live.url}/v1/chat/completions", headers={"Authorization": "Bearer k",
+                       "Content-Type": "application/json"}, timeout=30, **kwargs)  # fmt: skip
+    assert reply.status_code == status
+    error = reply.json()["error"]
+    assert "\n" not in error["message"] and len(error["message"]) < 300
+
+
+def test_interop_bearer_case_wrapped_base64_and_non_string_follow_up(guarded):
+    import base64
+    import textwrap
+
+    live, _, _, png = guarded
+    wrapped = "\n".join(textwrap.wrap(base64.b64encode(png).decode(), 76))  # MIME-style base64
+    reply = httpx.post(f"{live.url}/v1/analyze", json={"image": wrapped}, headers={"Authorization": "bearer k"},
+                       timeout=60)  # fmt: skip
+    assert reply.status_code == 200 and reply.json()["faces"][0]["emotion"] == "happiness"
+    image_part = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}}
+    messages = [{"role": "user", "content": [image_part]}, {"role": "assistant", "content": "happiness"},
+                {"role": "user", "content": [{"type": "text", "text": 42}]}]  # fmt: skip
+    reply = httpx.post(f"{live.url}/v1/chat/completions", json={"messages": messages},
+                       headers={"Authorization": "Bearer k"}, timeout=60)  # fmt: skip
+    assert reply.status_code == 400 and "text" in reply.json()["error"]["message"]
+
+
+def test_a_timed_out_analysis_keeps_its_slot_until_it_ends(astronaut):
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer, build_engines
+    from emoreason.serving.settings import GatewaySettings
+
+    buf = io.BytesIO()
+    Image.fromarray(astronaut).save(buf, format="PNG")
+    engines = build_engines("embedded")
+    settings = GatewaySettings(max_concurrency=1, request_timeout_s=1.0)
+    worker = engines["emoreason"].analyzer.frontend
+    try:
+        with BackgroundServer(create_app(engines, settings)) as live:
+            os.kill(worker.pid, signal.SIGSTOP)  # the analysis hangs...
+            try:
+                first = _chat(live.url, buf.getvalue())
+                assert first.status_code == 504  # ...the client hears so after the deadline...
+                assert _chat(live.url, buf.getvalue()).status_code == 429  # ...but the work still holds the slot
+            finally:
+                os.kill(worker.pid, signal.SIGCONT)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _chat(live.url, buf.getvalue()).status_code == 429:
+                time.sleep(0.2)  # the stopped analysis finishes and gives the slot back
+            assert _chat(live.url, buf.getvalue()).status_code == 200
+    finally:
+        for engine in engines.values():
+            engine.close()

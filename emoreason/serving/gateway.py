@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from starlette.requests import ClientDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -64,12 +65,32 @@ class Limiter:
     def release(self) -> None:
         self.in_flight -= 1
 
-    def __enter__(self) -> Limiter:
-        self.acquire()
+
+
+class Slot:
+    """One admitted request's place under the Limiter, taken before anything of the request is read (a
+    refusal costs nothing) and given back when the request ends, unless handed on: to a stream that
+    releases it when it ends, or to work that overran its deadline and still runs (released when it
+    finishes, so real work never exceeds the limit)."""
+
+    def __init__(self, limiter: Limiter):
+        limiter.acquire()
+        self.limiter = limiter
+        self.handed_on = False
+
+    def hand_on(self) -> None:
+        self.handed_on = True
+
+    def release_when_done(self, future: asyncio.Future) -> None:
+        self.handed_on = True
+        future.add_done_callback(lambda _: self.limiter.release())
+
+    def __enter__(self) -> Slot:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.release()
+        if not self.handed_on:
+            self.limiter.release()
 
 
 class BodyLimit:
@@ -118,6 +139,10 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
     limiter = Limiter(settings.max_concurrency)
     created = int(time.time())
 
+    def authorised(request: Request) -> bool:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and key.strip() in settings.api_keys  # RFC 7235: the scheme ignores case
+
     # ------------------------------------------------------------------ plumbing
     @app.middleware("http")
     async def access_and_auth(request: Request, call_next):
@@ -125,14 +150,14 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         t0 = time.perf_counter()
         status = 500
         try:
-            if request.url.path != "/health" and settings.api_keys:
-                given = request.headers.get("authorization", "")
-                if not given.startswith("Bearer ") or given[7:] not in settings.api_keys:
-                    raise APIError(401, "missing or invalid API key (Authorization: Bearer KEY)",
-                                   type="authentication_error", code="invalid_api_key")  # fmt: skip
+            if request.url.path != "/health" and settings.api_keys and not authorised(request):
+                raise APIError(401, "missing or invalid API key (Authorization: Bearer KEY)",
+                               type="authentication_error", code="invalid_api_key")  # fmt: skip
             response = await call_next(request)
         except APIError as exc:
             response = _error_response(exc)
+        except ClientDisconnect:  # the client went away while its body was read: nothing to answer, no trace
+            response = _error_response(APIError(400, "client disconnected", code="client_disconnected"))
         except Exception:  # noqa: BLE001 - the client gets one line; the trace stays in the server log
             error_log.exception("unhandled error on %s", request.url.path)
             response = _error_response(APIError(500, "internal error", type="server_error"))
@@ -158,18 +183,17 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return _error_response(APIError(400, f"{where or 'request'}: {first.get('msg', 'invalid request')}"))
 
-    async def run(fn, *args):
-        """An analysis in a worker thread, within the concurrency limit and the timeout."""
-        with limiter:
-            return await run_unlimited(fn, *args)
-
-    async def run_unlimited(fn, *args):
-        """`run` for a caller that holds a concurrency slot already."""
-        try:
-            return await asyncio.wait_for(run_in_threadpool(fn, *args), settings.request_timeout_s)
-        except asyncio.TimeoutError:
+    async def work(slot: Slot, fn, *args):
+        """Blocking work (the front-end, a backend) in a worker thread within `slot` and the deadline. On
+        timeout the client gets 504 and the slot stays taken until the work really ends."""
+        future = asyncio.ensure_future(run_in_threadpool(fn, *args))
+        done, _ = await asyncio.wait({future}, timeout=settings.request_timeout_s)
+        if not done:
+            slot.release_when_done(future)
             raise APIError(504, f"analysis timed out after {settings.request_timeout_s:g} s",
-                           type="server_error", code="timeout") from None  # fmt: skip
+                           type="server_error", code="timeout")  # fmt: skip
+        try:
+            return future.result()
         except FrontEndCrashed as exc:  # the worker was restarted; the server goes on
             error_log.warning("face front-end crashed: %s", exc.reason)
             raise APIError(500, "the face front-end crashed on this image and was restarted",
@@ -177,17 +201,27 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         except InputError as exc:  # the front-end refused the pixels (e.g. a size native code cannot take)
             raise APIError(400, f"image: {exc.reason}", param="image") from None
 
-    def engine_for(request: Request, name: str | None) -> Engine:
+    async def decode(slot: Slot, data: bytes, param: str = "image_url"):
+        """Image bytes -> checked RGB pixels, in a worker thread (a 24 MP JPEG must not stall the loop)."""
+        return await work(slot, decode_image, data, settings, param)
+
+    def engine_for(request: Request, name: Any) -> Engine:
+        if name is not None and not isinstance(name, str):
+            raise APIError(400, "model: expected a string", param="model")
         name = name or next(iter(engines))
         if name not in engines:
-            raise APIError(404, f"model {name!r} not found; available: {', '.join(engines)}", param="model",
+            shown = name if len(name) <= 64 else name[:61] + "..."
+            raise APIError(404, f"model {shown!r} not found; available: {', '.join(engines)}", param="model",
                            code="model_not_found")  # fmt: skip
         request.state.model = name
         return engines[name]
 
     # ------------------------------------------------------------------ routes
     @app.get("/health")
-    async def health():
+    async def health(request: Request):
+        """Alive, to anyone; model names and load only with a key (when keys are set)."""
+        if settings.api_keys and not authorised(request):
+            return {"status": "ok"}
         return {"status": "ok", "models": list(engines), "in_flight": limiter.in_flight}
 
     @app.get("/v1/models")
@@ -198,69 +232,70 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
 
     @app.post("/v1/analyze")
     async def analyze(request: Request):
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            upload = form.get("file")
-            if upload is None or not hasattr(upload, "read"):
-                raise APIError(400, "file: missing (send the image as the multipart field `file`)", param="file")
-            data = await upload.read(settings.max_image_bytes + 1)
-            if len(data) > settings.max_image_bytes:
-                raise APIError(413, f"file: image larger than {settings.max_image_bytes} bytes", param="file")
-            model = form.get("model")
-        else:
-            body = await _json(request)
-            image = body.get("image")
-            if not isinstance(image, str) or not image:
-                raise APIError(400, "image: missing (base64 or a data URL)", param="image")
-            if image.startswith("data:"):
-                data = image_bytes(image, settings, param="image")
+        with Slot(limiter) as slot:  # admitted (or refused with 429) before the body is read
+            content_type = request.headers.get("content-type", "").lower()
+            if content_type.startswith("multipart/form-data"):
+                form = await request.form()
+                upload = form.get("file")
+                if upload is None or not hasattr(upload, "read"):
+                    raise APIError(400, "file: missing (send the image as the multipart field `file`)", param="file")
+                data = await upload.read(settings.max_image_bytes + 1)
+                if len(data) > settings.max_image_bytes:
+                    raise APIError(413, f"file: image larger than {settings.max_image_bytes} bytes", param="file")
+                model = form.get("model")
             else:
-                data = decode_base64(image, settings, "image")
-            model = body.get("model")
-        engine = engine_for(request, model if isinstance(model, str) else None)
-        rgb = decode_image(data, settings, param="image")
-        analysed = await run(engine.analyze, rgb)
-        return analysed.analysis.to_dict()
+                body = await _json(request)
+                image = body.get("image")
+                if not isinstance(image, str) or not image:
+                    raise APIError(400, "image: missing (base64 or a data URL)", param="image")
+                if image.startswith("data:"):
+                    data = await image_bytes(image, settings, param="image")
+                else:
+                    data = await run_in_threadpool(decode_base64, image, settings, "image")
+                model = body.get("model")
+            engine = engine_for(request, model)
+            rgb = await decode(slot, data, "image")
+            analysed = await work(slot, engine.analyze, rgb)
+            return analysed.analysis.to_dict()
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
-        body = await _json(request)
-        engine = engine_for(request, body.get("model"))
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            raise APIError(400, "messages: expected a non-empty list of messages", param="messages")
-        if messages[-1].get("role") != "user":
-            raise APIError(400, "messages: the last message must be the user's", param="messages")
-        image_turn, url = _last_image(messages)
-        rgb = decode_image(image_bytes(url, settings, param=f"messages[{image_turn}].image_url"), settings)
-        follow_up = image_turn < len(messages) - 1
-        options = body.get("emoreason") if isinstance(body.get("emoreason"), dict) else {}
-        landmarks = bool(options.get("landmarks"))  # the demo draws the mesh
-        if body.get("stream") and not follow_up and engine.streams:  # tokens as the VLM server writes them
-            limiter.acquire()  # before the response starts: a refusal is still a clean 429
-            try:  # the front-end before the stream starts, so that its failures are plain JSON errors
-                t0 = time.perf_counter()
-                observations = await run_unlimited(engine.observe, rgb)
-                frontend_s = time.perf_counter() - t0
-            except BaseException:
-                limiter.release()
-                raise
-            tokens = engine.stream(rgb, observations, frontend_s)
-            events = _live_stream(tokens, limiter, request.state.model, created, landmarks)
-            return StreamingResponse(events, media_type="text/event-stream")
-        analysed: Analysed = await run(engine.analyze, rgb)
-        if not analysed.analysis.faces:
-            text = "No face was found in the image."
-        elif follow_up:
-            turns = [_text_turn(m) for m in messages[image_turn + 1 :] if m.get("role") in ("user", "assistant")]
-            text = await run(engine.follow_up, analysed, turns)
-        else:
-            text = _analysis_text(analysed)
+        with Slot(limiter) as slot:  # admitted (or refused with 429) before the body is read
+            body = await _json(request)
+            engine = engine_for(request, body.get("model"))
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+                raise APIError(400, "messages: expected a non-empty list of messages", param="messages")
+            if messages[-1].get("role") != "user":
+                raise APIError(400, "messages: the last message must be the user's", param="messages")
+            stream = body.get("stream", False)
+            if not isinstance(stream, bool):
+                raise APIError(400, "stream: expected true or false", param="stream")
+            image_turn, url = _last_image(messages)
+            rgb = await decode(slot, await image_bytes(url, settings, param=f"messages[{image_turn}].image_url"))
+            follow_up = image_turn < len(messages) - 1
+            options = body.get("emoreason") if isinstance(body.get("emoreason"), dict) else {}
+            landmarks = bool(options.get("landmarks"))  # the demo draws the mesh
+            if stream and not follow_up and engine.streams:  # tokens as the VLM server writes them
+                t0 = time.perf_counter()  # the front-end first, so that its failures are plain JSON errors
+                observations = await work(slot, engine.observe, rgb)
+                tokens = engine.stream(rgb, observations, time.perf_counter() - t0)
+                slot.hand_on()  # the stream gives the slot back when it ends
+                events = _live_stream(tokens, limiter, request.state.model, created, landmarks)
+                return StreamingResponse(events, media_type="text/event-stream")
+            analysed: Analysed = await work(slot, engine.analyze, rgb)
+            if not analysed.analysis.faces:
+                text = "No face was found in the image."
+            elif follow_up:
+                turns = [_text_turn(m, i) for i, m in enumerate(messages) if i > image_turn
+                         and m.get("role") in ("user", "assistant")]  # fmt: skip
+                text = await work(slot, engine.follow_up, analysed, turns)
+            else:
+                text = _analysis_text(analysed)
         result = analysed.analysis.to_dict(landmarks=landmarks)
         reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         model = request.state.model
-        if body.get("stream"):
+        if stream:
             return StreamingResponse(_stream(reply_id, model, created, text, result), media_type="text/event-stream")
         return {
             "id": reply_id,
@@ -281,9 +316,10 @@ def _error_response(exc: APIError) -> JSONResponse:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
+    raw = await request.body()
+    try:  # in a worker thread: a 16 MB body must not stall the loop
+        body = await run_in_threadpool(json.loads, raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise APIError(400, "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise APIError(400, "request body must be a JSON object")
@@ -307,11 +343,17 @@ def _last_image(messages: list[dict[str, Any]]) -> tuple[int, str]:
                    param="messages", code="missing_image")  # fmt: skip
 
 
-def _text_turn(message: dict[str, Any]) -> dict[str, str]:
+def _text_turn(message: dict[str, Any], index: int) -> dict[str, str]:
     content = message.get("content")
     if isinstance(content, list):
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return {"role": message["role"], "content": str(content or "")}
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if not all(isinstance(t, str) for t in texts):
+            raise APIError(400, f"messages[{index}]: a text part's text must be a string", param=f"messages[{index}]")
+        content = " ".join(texts)
+    elif content is not None and not isinstance(content, str):
+        raise APIError(400, f"messages[{index}]: content must be a string or a list of parts",
+                       param=f"messages[{index}]")  # fmt: skip
+    return {"role": message["role"], "content": content or ""}
 
 
 def _analysis_text(analysed: Analysed) -> str:
