@@ -7,6 +7,7 @@ as an RGB uint8 array.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
 import os
@@ -67,11 +68,15 @@ def load_image(
         raise InputError(label, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
 
 
+# Raster formats only: Pillow would otherwise open EPS (and run Ghostscript on the bytes), PDF, ICNS, ...
+RASTER_FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "GIF")
+
+
 def _decode(fh, label: str, max_pixels: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(fh)
+            img = Image.open(fh, formats=RASTER_FORMATS)
             w, h = img.size
             if w * h > max_pixels:
                 raise InputError(label, f"image too large ({w}x{h} px > {max_pixels} px limit)")
@@ -79,25 +84,43 @@ def _decode(fh, label: str, max_pixels: int) -> np.ndarray:
             img.load()
     except InputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputError(label, f"image too large (decompression bomb guard: {exc})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(label, f"image too large (over the {max_pixels} px limit)") from None
     except Image.UnidentifiedImageError:
-        raise InputError(label, "not an image (unrecognised format)") from None
-    except OSError as exc:
-        raise InputError(label, f"corrupt or truncated image ({exc})") from None
-    except Exception as exc:  # any other decoder failure is still a bad input, not a crash
-        raise InputError(label, f"cannot decode image ({type(exc).__name__}: {exc})") from None
+        raise InputError(label, "not an image (expected JPEG, PNG, BMP, WebP, TIFF or GIF)") from None
+    except Exception:  # noqa: BLE001 - whatever the decoder says, it is a bad input; its words stay out
+        raise InputError(label, "corrupt or truncated image") from None
     return _from_pil(img, label, max_pixels)
 
 
 def _from_pil(img: Image.Image, label: str, max_pixels: int) -> np.ndarray:
     if img.width * img.height > max_pixels:
         raise InputError(label, f"image too large ({img.width}x{img.height} px > {max_pixels} px limit)")
-    try:
+    with contextlib.suppress(Exception):  # a broken EXIF block is not a reason to reject the pixels
         img = ImageOps.exif_transpose(img)
-    except Exception:
-        pass  # a broken EXIF block is not a reason to reject the pixels
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16/32-bit integer or float grey
+        return _check_array(_to_uint8(np.asarray(img)), label)
     return _check_array(np.asarray(img.convert("RGB")), label)
+
+
+def _to_uint8(grey: np.ndarray) -> np.ndarray:
+    """High-bit-depth grey -> 8 bits. Integers by their type's range as the file stores it (16-bit PNGs use
+    0..65535); floats in [0, 1] as such, other floats by their own min..max (no fixed range to trust)."""
+    grey = grey.astype(np.float64)
+    finite = grey[np.isfinite(grey)]
+    if finite.size == 0:
+        return np.zeros(grey.shape, np.uint8)
+    low, high = float(finite.min()), float(finite.max())
+    if np.issubdtype(grey.dtype, np.floating) and 0.0 <= low and high <= 1.0:
+        scale, low = 255.0, 0.0
+    elif high <= 255 and low >= 0:
+        scale, low = 1.0, 0.0
+    elif high <= 65535 and low >= 0:
+        scale, low = 255.0 / 65535.0, 0.0
+    else:
+        scale = 255.0 / max(high - low, 1e-12)
+    out = np.nan_to_num((grey - low) * scale, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
 def _check_array(arr: np.ndarray, label: str) -> np.ndarray:

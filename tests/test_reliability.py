@@ -436,3 +436,35 @@ def test_a_timed_out_analysis_keeps_its_slot_until_it_ends(astronaut):
     finally:
         for engine in engines.values():
             engine.close()
+
+
+# ------------------------------------------------------------------ decoding: formats and bit depths
+def _encoded(array_or_image, fmt: str) -> bytes:
+    img = array_or_image if isinstance(array_or_image, Image.Image) else Image.fromarray(array_or_image)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_high_bit_depth_images_keep_their_grey_levels():
+    ramp16 = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    ramp_float = np.linspace(0, 1, 64 * 64).reshape(64, 64).astype(np.float32)
+    for data in (_encoded(ramp16, "PNG"), _encoded(ramp_float, "TIFF")):
+        rgb = load_image(data)
+        assert rgb.dtype == np.uint8 and rgb.min() == 0 and rgb.max() == 255
+        assert 120 <= rgb[32, 32, 0] <= 136  # mid-grey stays mid-grey (not near-white or black)
+
+
+def test_only_raster_formats_are_opened():
+    for fmt in ("EPS", "PDF"):
+        data = _encoded(Image.new("RGB", (64, 64)), fmt)
+        with pytest.raises(InputError) as info:
+            load_image(data, name=f"x.{fmt.lower()}")
+        assert str(info.value) == f"x.{fmt.lower()}: not an image (expected JPEG, PNG, BMP, WebP, TIFF or GIF)"
+
+
+def test_decoder_messages_stay_out_of_errors(astronaut):
+    data = _encoded(astronaut, "PNG")
+    with pytest.raises(InputError) as info:
+        load_image(data[: len(data) // 2], name="half.png")
+    assert str(info.value) == "half.png: corrupt or truncated image"
