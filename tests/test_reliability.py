@@ -468,3 +468,119 @@ def test_decoder_messages_stay_out_of_errors(astronaut):
     with pytest.raises(InputError) as info:
         load_image(data[: len(data) // 2], name="half.png")
     assert str(info.value) == "half.png: corrupt or truncated image"
+
+
+# ------------------------------------------------------------------ fuzz: 1,000 malformed requests
+def _mutations(rng: np.random.Generator, png: bytes, jpeg: bytes) -> list[tuple[str, dict]]:
+    """(route, httpx request kwargs): a seeded mix of broken JSON, wrong types, and broken or odd images."""
+    import base64
+
+    def data_url(blob: bytes, mime: str = "image/png") -> str:
+        return f"data:{mime};base64," + base64.b64encode(blob).decode()
+
+    def broken_image() -> bytes:
+        blob = bytearray(png if rng.random() < 0.5 else jpeg)
+        kind = rng.integers(6)
+        if kind == 0:  # truncated
+            return bytes(blob[: int(rng.integers(1, len(blob)))])
+        if kind == 1:  # flipped bytes
+            for i in rng.integers(0, len(blob), size=int(rng.integers(1, 50))):
+                blob[i] ^= int(rng.integers(1, 256))
+            return bytes(blob)
+        if kind == 2:  # random bytes
+            return rng.bytes(int(rng.integers(0, 4000)))
+        if kind == 3:  # a header claiming odd sizes
+            w, h = (int(v) for v in rng.choice([1, 7, 8, 9, 16384, 16385, 32767, 65535], size=2))
+            return _png(max(w, 1), max(h, 1)) if w * h <= 5_000_000 else _png(8, 8)
+        if kind == 4:  # odd modes
+            mode = str(rng.choice(["1", "L", "LA", "P", "RGBA", "I;16", "F", "CMYK"]))
+            return _encoded(Image.new(mode, (int(rng.integers(8, 80)), int(rng.integers(8, 80)))),
+                            "TIFF" if mode in ("F", "CMYK") else "PNG")  # fmt: skip
+        return b""
+
+    def junk() -> object:
+        options = [None, 0, -1, 1e308, "", "x" * int(rng.integers(1, 3000)), [], {}, [None], {"a": []}, True,
+                   "\u0000\ud7ff"]  # fmt: skip
+        return options[int(rng.integers(len(options)))]
+
+    cases = []
+    for _ in range(1000):
+        kind = rng.integers(9)
+        if kind == 0:  # not JSON at all
+            cases.append(("/v1/chat/completions", {"content": rng.bytes(int(rng.integers(0, 500))),
+                                                   "headers": {"Content-Type": "application/json"}}))  # fmt: skip
+        elif kind == 1:  # JSON of the wrong shape
+            cases.append(("/v1/chat/completions", {"json": {"messages": junk(), "model": junk(), "stream": junk()}}))
+        elif kind == 2:  # messages with wrong parts
+            part = {"type": junk(), "image_url": junk(), "text": junk()}
+            cases.append(("/v1/chat/completions", {"json": {"messages": [{"role": junk(), "content": [part]}]}}))
+        elif kind in (3, 4):  # a broken image in a well-formed request
+            url = data_url(broken_image(), str(rng.choice(["image/png", "image/jpeg", "text/plain"])))
+            body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}
+            cases.append(("/v1/chat/completions", {"json": body}))
+        elif kind == 5:  # a broken upload
+            cases.append(("/v1/analyze", {"files": {"file": ("f.png", broken_image())}}))
+        elif kind == 6:  # broken base64
+            text = base64.b64encode(broken_image()).decode()
+            text = text[: int(rng.integers(0, len(text) + 1))] + str(rng.choice(["", "=", "!!", "\n", " "]))
+            cases.append(("/v1/analyze", {"json": {"image": text, "model": junk()}}))
+        elif kind == 7:  # URLs that must not be fetched
+            url = str(rng.choice(["http://127.0.0.1:1/x.png", "file:///etc/passwd", "ftp://x/y", "data:", "//x"]))
+            body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}]}
+            cases.append(("/v1/chat/completions", {"json": body}))
+        else:  # a follow-up with odd turns
+            first = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(png)}}]}
+            cases.append(("/v1/chat/completions", {"json": {"messages": [first, {"role": "assistant", "content": junk()},
+                                                                          {"role": "user", "content": junk()}]}}))
+    return cases
+
+
+@pytest.mark.slow
+def test_fuzz_a_thousand_malformed_requests(astronaut):
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer, build_engines
+
+    small = np.ascontiguousarray(astronaut[40:240, 140:320])
+    png, jpeg = _encoded(small, "PNG"), _encoded(small, "JPEG")
+    cases = _mutations(np.random.default_rng(2026), png, jpeg)
+    engines = build_engines("embedded")
+    statuses: dict[int, int] = {}
+    try:
+        with BackgroundServer(create_app(engines)) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+            for route, kwargs in cases:
+                reply = client.post(route, **kwargs)
+                statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
+                assert reply.status_code < 500, (route, reply.status_code, reply.text[:200])
+                if reply.status_code >= 400:
+                    message = reply.json()["error"]["message"]
+                    assert "\n" not in message and len(message) < 400
+                assert client.get("/health").status_code == 200  # alive after each
+            good = _chat(live.url, png)
+            assert good.status_code == 200 and good.json()["emoreason"]["faces"][0]["emotion"] == "happiness"
+    finally:
+        for engine in engines.values():
+            engine.close()
+    assert sum(statuses.values()) == 1000 and len(statuses) > 2  # the mix reached several kinds of answer
+
+
+def test_a_half_sent_body_times_out_with_408():
+    import socket
+
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer, build_engines
+    from emoreason.serving.settings import GatewaySettings
+
+    engines = build_engines("embedded")
+    try:
+        with BackgroundServer(create_app(engines, GatewaySettings(read_timeout_s=1.0))) as live:
+            host, port = live.url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port)), timeout=10) as sock:
+                sock.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 1000\r\n\r\n{\"image\": \"")  # fmt: skip
+                t0 = time.monotonic()
+                reply = sock.recv(4096).decode()
+            assert reply.startswith("HTTP/1.1 408") and time.monotonic() - t0 < 5
+            assert httpx.get(f"{live.url}/health", timeout=10).status_code == 200
+    finally:
+        for engine in engines.values():
+            engine.close()

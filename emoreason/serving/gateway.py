@@ -94,11 +94,13 @@ class Slot:
 
 
 class BodyLimit:
-    """ASGI middleware: refuse bodies over `limit` bytes (by Content-Length, and while streaming in)."""
+    """ASGI middleware: refuse bodies over `limit` bytes (by Content-Length, and while streaming in), and
+    bodies that stall: each piece must arrive within `read_timeout_s` (a half-sent request holds nothing)."""
 
-    def __init__(self, app: Any, limit: int):
+    def __init__(self, app: Any, limit: int, read_timeout_s: float = 30.0):
         self.app = app
         self.limit = limit
+        self.read_timeout_s = read_timeout_s
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -106,12 +108,18 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             return await _send_error(send, APIError(413, f"request body larger than {self.limit} bytes"))
-        seen = 0
+        seen, body_done = 0, False
 
         async def limited_receive():
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, body_done
+            if body_done:  # after the body, receive() waits for a disconnect for as long as a stream runs
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.read_timeout_s)
+            except asyncio.TimeoutError:
+                raise APIError(408, f"request body not received within {self.read_timeout_s:g} s") from None
             seen += len(message.get("body", b""))
+            body_done = message.get("type") != "http.request" or not message.get("more_body", False)
             if seen > self.limit:
                 raise APIError(413, f"request body larger than {self.limit} bytes")
             return message
@@ -156,11 +164,15 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
             response = await call_next(request)
         except APIError as exc:
             response = _error_response(exc)
-        except ClientDisconnect:  # the client went away while its body was read: nothing to answer, no trace
-            response = _error_response(APIError(400, "client disconnected", code="client_disconnected"))
-        except Exception:  # noqa: BLE001 - the client gets one line; the trace stays in the server log
-            error_log.exception("unhandled error on %s", request.url.path)
-            response = _error_response(APIError(500, "internal error", type="server_error"))
+        except Exception as exc:  # noqa: BLE001 - the client gets one line; a trace only for real faults
+            known = _known_error(exc)  # starlette wraps errors raised while the body streams in (task groups)
+            if isinstance(known, APIError):
+                response = _error_response(known)
+            elif isinstance(known, ClientDisconnect):  # the client went away mid-body: nothing to answer
+                response = _error_response(APIError(400, "client disconnected", code="client_disconnected"))
+            else:
+                error_log.exception("unhandled error on %s", request.url.path)
+                response = _error_response(APIError(500, "internal error", type="server_error"))
         status = response.status_code
         response.headers["x-request-id"] = request_id
         client = request.client.host if request.client else None
@@ -171,7 +183,7 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         }))  # fmt: skip
         return response
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)  # outermost: before anything reads the body
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s)  # outermost: before anything reads the body
 
     @app.exception_handler(APIError)
     async def api_error(_: Request, exc: APIError):
@@ -311,6 +323,17 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
 
 
 # ---------------------------------------------------------------------- helpers
+def _known_error(exc: BaseException) -> BaseException | None:
+    """The APIError or ClientDisconnect in `exc`, looking inside exception groups."""
+    if isinstance(exc, (APIError, ClientDisconnect)):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _known_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
 def _error_response(exc: APIError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 

@@ -16,7 +16,8 @@ class GatewaySettings:
     max_pixels: int = 25_000_000  # decoded size: refuses decompression bombs before decoding
     max_faces: int = 8  # analyse at most the N largest faces of an image
     allowed_url_prefixes: tuple[str, ...] = ()  # remote image URLs the gateway may fetch (none by default)
-    fetch_timeout_s: float = 10.0
+    fetch_timeout_s: float = 10.0  # one allow-listed fetch, redirects included
+    read_timeout_s: float = 30.0  # between two pieces of a request body (slow or half-sent uploads)
     request_timeout_s: float = 120.0  # one analysis (front-end + reasoning)
     max_concurrency: int = 4  # analyses in flight; more get 429 at once
     models: tuple[str, ...] = field(default_factory=tuple)  # filled by the app from its engines
