@@ -584,3 +584,25 @@ def test_a_half_sent_body_times_out_with_408():
     finally:
         for engine in engines.values():
             engine.close()
+
+
+# ------------------------------------------------------------------ eval: a CSV never shrinks silently
+def test_eval_csv_reports_left_out_rows_and_keeps_ids_unique(tmp_path, astronaut, capsys):
+    from emoreason.cli import main as cli
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(astronaut[40:240, 140:320]).save(tmp_path / folder / "face.png")  # same name, two folders
+    rows = ["image,label", "a/face.png,happiness", "b/face.png,happy", "missing.png,sadness", "a/face.png,smirk"]
+    (tmp_path / "labels.csv").write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode() + b"\n")  # with a BOM
+    out = tmp_path / "run"
+    assert cli(["eval", "--benchmark", "csv", "--data", str(tmp_path / "labels.csv"), "--out", str(out),
+                "--quiet"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "warning: 2 rows of" in err
+    predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(p["id"] for p in predictions) == ["a/face.png", "b/face.png"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["n"] == 2 and report["dropped"]["count"] == 2
+    reasons = set(report["dropped"]["reasons"])
+    assert reasons == {"image not found", "unknown label 'smirk' (expected an emotion such as happiness)"}

@@ -52,7 +52,7 @@ def from_csv(path: str | os.PathLike, dataset: str = "") -> tuple[list[TrainingR
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: CSV file not found")
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel's CSVs) is dropped
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
         lower = {c.lower().strip(): c for c in columns}
@@ -64,7 +64,8 @@ def from_csv(path: str | os.PathLike, dataset: str = "") -> tuple[list[TrainingR
         au_cols = {c: int(m.group(1)) for c in columns if (m := _AU_COLUMN.match(c.strip()))}
         records, errors = [], []
         for n, row in enumerate(reader, 2):
-            raw = {"image": row.get(image_col), "dataset": dataset or path.stem, "id": row.get("id") or None}
+            # The id defaults to the image path as written (unique), not its file name (a/x.png and b/x.png).
+            raw = {"image": row.get(image_col), "dataset": dataset or path.stem, "id": row.get("id") or row.get(image_col)}
             if label_col:
                 raw["labels"] = row.get(label_col)
             if au_list_col:

@@ -18,6 +18,7 @@ from .metrics import au_metrics, calibration, emotion_metrics, reasoning_metrics
 SUMMARY = [
     ("samples", ("n",)),
     ("errors", ("errors",)),
+    ("rows left out", ("dropped", "count")),
     ("accuracy", ("emotion", "accuracy")),
     ("macro-F1", ("emotion", "macro_f1")),
     ("UAR", ("emotion", "uar")),
@@ -33,7 +34,8 @@ SUMMARY = [
 ]
 
 
-def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, config=None) -> dict[str, Any]:
+def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, config=None,
+                 dropped: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     report: dict[str, Any] = {
         "benchmark": bench.name if bench else None,
         "title": bench.title if bench else None,
@@ -41,6 +43,7 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
         "n": len(rows),
         "errors": sum(1 for r in rows if r.get("error")),
         "error_examples": [f"{r['id']}: {r['error']}" for r in rows if r.get("error")][:5],
+        "dropped": {"count": len(dropped), "reasons": _reason_counts(dropped), "examples": list(dropped[:5])},
         "labels": labels,
         "au_protocol": protocol,
     }
@@ -68,8 +71,17 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
     return report
 
 
-def write_report(rows, out: Path, labels, protocol, bench=None, config=None) -> dict[str, Any]:
-    report = build_report(rows, labels, protocol, bench, config)
+def _reason_counts(dropped: Sequence[str]) -> dict[str, int]:
+    """'where: reason' lines -> {reason: count}."""
+    counts: dict[str, int] = {}
+    for line in dropped:
+        reason = line.split(": ", 1)[-1].split(": ")[0]  # "image not found: PATH" counts as "image not found"
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
+
+
+def write_report(rows, out: Path, labels, protocol, bench=None, config=None, dropped: Sequence[str] = ()) -> dict:
+    report = build_report(rows, labels, protocol, bench, config, dropped)
     out = Path(out)
     report["plots"] = plot(report, out)
     (out / "report.json").write_text(json.dumps(report, indent=2))

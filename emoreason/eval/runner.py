@@ -106,7 +106,11 @@ def run_eval(config: RunConfig, out_dir: str | Path, progress: bool = True, judg
 
     out = Path(out_dir)
     bench = get_benchmark(config.benchmark)
-    samples = select(bench.load(config.data, config.split, config.fold), config.limit, config.sample, config.seed)
+    loaded = bench.load(config.data, config.split, config.fold)
+    dropped = list(getattr(loaded, "dropped", []))
+    if dropped:  # said once, on stderr and in the report, never silently
+        print(f"warning: {len(dropped)} rows of {config.data} left out (first: {dropped[0]})", file=sys.stderr)
+    samples = select(loaded, config.limit, config.sample, config.seed)
     labels, protocol = label_set(bench, samples), au_protocol(bench, samples)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(out, config)
@@ -130,7 +134,7 @@ def run_eval(config: RunConfig, out_dir: str | Path, progress: bool = True, judg
         scores = judge.run(ordered, out)
         for row in ordered:
             row["judge"] = (scores.get(row["id"]) or {}).get("judge")
-    return write_report(ordered, out, bench=bench, labels=labels, protocol=protocol, config=config)
+    return write_report(ordered, out, bench=bench, labels=labels, protocol=protocol, config=config, dropped=dropped)
 
 
 def _check_same_run(out: Path, config: RunConfig) -> None:

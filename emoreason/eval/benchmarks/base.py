@@ -46,6 +46,15 @@ class Sample:
         return np.ascontiguousarray(rgb)
 
 
+class Samples(list):
+    """An adapter's samples, and the rows it had to leave out (`dropped`: "where: reason" lines), so a run
+    can say how many it skipped and why instead of shrinking silently."""
+
+    def __init__(self, samples=(), dropped: Sequence[str] = ()):
+        super().__init__(samples)
+        self.dropped = list(dropped)
+
+
 @dataclass(frozen=True)
 class Benchmark:
     name: str

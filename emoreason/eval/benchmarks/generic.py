@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ...data.converters import convert
 from ...data.records import TrainingRecord
-from .base import Benchmark, LayoutError, Sample
+from .base import Benchmark, LayoutError, Sample, Samples
 
 
 def _samples(records: list[TrainingRecord]) -> list[Sample]:
@@ -31,10 +31,10 @@ def reader(kind: str, name: str, layout: str):
                 raise LayoutError(f"{name}: no .{kind} file in {root} (expected {layout})")
             source = found[0] if len(found) == 1 else next((p for p in found if split in p.stem), found[0])
         try:
-            records, _ = convert(source, kind=kind)
+            records, problems = convert(source, kind=kind)
         except (FileNotFoundError, ValueError) as exc:
             raise LayoutError(f"{name}: {exc} (expected {layout})") from None
-        return _samples(records)
+        return Samples(_samples(records), dropped=[str(p) for p in problems])
 
     return read
 
