@@ -7,7 +7,12 @@ Three runs, each `--requests` chat completions (the astronaut photo as a data UR
 1. gateway -> embedded engine;
 2. gateway -> vLLM (CPU build, `.venv-vllm`) -> the tiny random Qwen2.5-VL;
 3. gateway -> the transformers backend in-process -> the same tiny model.
-Each reports requests/s, p50/p95 latency and the failed or lost requests (must be 0); the
+4. overload: gateway -> embedded engine with 2 slots, 8 clients sending a 24 MP JPEG each
+   as fast as they can for `--overload-seconds`, and a probe asking /health every 50 ms;
+   it reports the latency of the 429 refusals (goal: under 50 ms at p95, they come before the
+   body is read) and of /health under that load (goal: under 100 ms at p95), and the 5xx count
+   (must be 0). `--only overload` runs this one alone.
+Runs 1-3 report requests/s, p50/p95 latency and the failed or lost requests (must be 0); the
 last figure is requests/s through vLLM over requests/s through transformers, measured in
 this one run. Generation is greedy with `--tokens` new tokens (the tiny model never stops
 early, so every request generates exactly that many). The gateway's concurrency limit is
@@ -77,13 +82,90 @@ def through_gateway(engines: dict, clients: int, requests: int, image_url: str, 
         return load(live.url, clients, requests, image_url, model)
 
 
+def overload(seconds: float, clients: int = 8, slots: int = 2) -> dict:
+    """Saturate a 2-slot gateway with large images; time the refusals and /health meanwhile."""
+    import io
+    import threading
+
+    import cv2
+    import httpx
+    from PIL import Image
+    from skimage import data
+
+    big = cv2.resize(data.astronaut(), (6000, 4000), interpolation=cv2.INTER_CUBIC)  # 24 MP
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, format="JPEG", quality=85)
+    jpeg = buf.getvalue()
+    # The multipart body is built once: the clients share this process with the gateway, and re-encoding
+    # 4 MB per request would be client work charged to the server's latency.
+    boundary = "emoreasonbench"
+    upload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.jpg\"\r\n"
+              f"Content-Type: image/jpeg\r\n\r\n").encode() + jpeg + f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    engines = build_engines("embedded")
+    settings = GatewaySettings(max_concurrency=slots, request_timeout_s=600)
+    codes: dict[int, int] = {}
+    refused_ms, health_ms = [], []
+    stop = threading.Event()
+    with BackgroundServer(create_app(engines, settings)) as live:
+        def client() -> None:
+            with httpx.Client(base_url=live.url, timeout=600) as http:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    reply = http.post("/v1/analyze", content=upload, headers=headers)
+                    codes[reply.status_code] = codes.get(reply.status_code, 0) + 1
+                    if reply.status_code == 429:
+                        refused_ms.append((time.perf_counter() - t0) * 1000)
+                        time.sleep(0.05)  # a polite client backs off a little; still far above the limit
+
+        def probe() -> None:
+            with httpx.Client(base_url=live.url, timeout=60) as http:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    http.get("/health")
+                    health_ms.append((time.perf_counter() - t0) * 1000)
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=client) for _ in range(clients)] + [threading.Thread(target=probe)]
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        stop.set()
+        for t in threads:
+            t.join()
+    for engine in engines.values():
+        engine.close()
+
+    def pct(values: list[float], q: float) -> float | None:
+        return float(np.percentile(values, q)) if values else None
+
+    return {"image_bytes": len(jpeg), "slots": slots, "clients": clients, "seconds": seconds,
+            "ok": codes.get(200, 0), "refused": codes.get(429, 0),
+            "server_errors": sum(n for c, n in codes.items() if c >= 500),
+            "refused_p50_ms": pct(refused_ms, 50), "refused_p95_ms": pct(refused_ms, 95),
+            "health_p50_ms": pct(health_ms, 50), "health_p95_ms": pct(health_ms, 95), "health_n": len(health_ms)}  # fmt: skip
+
+
+def _overload_line(r: dict) -> str:
+    keys = ("ok", "refused", "server_errors", "refused_p50_ms", "refused_p95_ms", "health_p50_ms", "health_p95_ms")
+    return " ".join(f"overload_{k}={round(r[k], 1) if isinstance(r[k], float) else r[k]}" for k in keys)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--requests", type=int, default=48)
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--out", default="out/bench/serving.json")
+    ap.add_argument("--overload-seconds", type=float, default=20.0)
+    ap.add_argument("--only", choices=("overload",), default=None, help="run one part alone")
     args = ap.parse_args()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.only == "overload":
+        figures = {"overload": overload(args.overload_seconds)}
+        Path(args.out).write_text(json.dumps(figures, indent=2))
+        print(_overload_line(figures["overload"]))
+        return
 
     from skimage import data
 
@@ -116,6 +198,7 @@ def main() -> None:
     figures["transformers"] = through_gateway(engines, args.clients, args.requests, image_url, "tiny")
     analyzer.close()
     figures["vllm_over_transformers_rps"] = figures["vllm"]["rps"] / figures["transformers"]["rps"]
+    figures["overload"] = overload(args.overload_seconds)
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(figures, indent=2))
@@ -126,7 +209,7 @@ def main() -> None:
         flat.update({f"{name}_rps": round(r["rps"], 3), f"{name}_p50_ms": round(r["p50_ms"], 1),
                      f"{name}_p95_ms": round(r["p95_ms"], 1), f"{name}_failed": r["failed"] + r["lost"]})  # fmt: skip
     flat["vllm_over_transformers_rps"] = round(figures["vllm_over_transformers_rps"], 3)
-    print(" ".join(f"{k}={v}" for k, v in flat.items()))
+    print(" ".join(f"{k}={v}" for k, v in flat.items()) + " " + _overload_line(figures["overload"]))
 
 
 if __name__ == "__main__":
