@@ -35,8 +35,10 @@ test: setup vllm-env browser
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
+# ruff pinned in pyproject (dev extra): the same rules and formatting everywhere. CI runs this before the tests.
 lint: setup
 	$(VENV)/bin/ruff check emoreason tests bench
+	$(VENV)/bin/ruff format --check emoreason tests bench
 
 bench: bench-accuracy bench-frontend bench-backends bench-learnability bench-serving
 

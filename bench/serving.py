@@ -108,6 +108,7 @@ def overload(seconds: float, clients: int = 8, slots: int = 2) -> dict:
     refused_ms, health_ms = [], []
     stop = threading.Event()
     with BackgroundServer(create_app(engines, settings)) as live:
+
         def client() -> None:
             with httpx.Client(base_url=live.url, timeout=600) as http:
                 while not stop.is_set():
@@ -143,7 +144,8 @@ def overload(seconds: float, clients: int = 8, slots: int = 2) -> dict:
             "ok": codes.get(200, 0), "refused": codes.get(429, 0),
             "server_errors": sum(n for c, n in codes.items() if c >= 500),
             "refused_p50_ms": pct(refused_ms, 50), "refused_p95_ms": pct(refused_ms, 95),
-            "health_p50_ms": pct(health_ms, 50), "health_p95_ms": pct(health_ms, 95), "health_n": len(health_ms)}  # fmt: skip
+            "health_p50_ms": pct(health_ms, 50), "health_p95_ms": pct(health_ms, 95),
+            "health_n": len(health_ms)}  # fmt: skip
 
 
 def _overload_line(r: dict) -> str:

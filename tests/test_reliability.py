@@ -181,8 +181,8 @@ def _chat(url: str, png: bytes) -> httpx.Response:
 
 def test_gateway_refuses_the_killer_png_and_keeps_serving(gateway, killer_png, astronaut):
     live, _ = gateway
-    for reply in (_chat(live.url, killer_png),
-                  httpx.post(f"{live.url}/v1/analyze", files={"file": ("k.png", killer_png)}, timeout=60)):  # fmt: skip
+    upload = httpx.post(f"{live.url}/v1/analyze", files={"file": ("k.png", killer_png)}, timeout=60)
+    for reply in (_chat(live.url, killer_png), upload):
         assert reply.status_code == 413
         assert "32767x8" in reply.json()["error"]["message"]
     buf = io.BytesIO()
@@ -530,8 +530,20 @@ def _mutations(rng: np.random.Generator, png: bytes, jpeg: bytes) -> list[tuple[
             cases.append(("/v1/chat/completions", {"json": body}))
         else:  # a follow-up with odd turns
             first = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_url(png)}}]}
-            cases.append(("/v1/chat/completions", {"json": {"messages": [first, {"role": "assistant", "content": junk()},
-                                                                          {"role": "user", "content": junk()}]}}))
+            cases.append(
+                (
+                    "/v1/chat/completions",
+                    {
+                        "json": {
+                            "messages": [
+                                first,
+                                {"role": "assistant", "content": junk()},
+                                {"role": "user", "content": junk()},
+                            ]
+                        }
+                    },
+                )
+            )
     return cases
 
 

@@ -65,7 +65,11 @@ def from_csv(path: str | os.PathLike, dataset: str = "") -> tuple[list[TrainingR
         records, errors = [], []
         for n, row in enumerate(reader, 2):
             # The id defaults to the image path as written (unique), not its file name (a/x.png and b/x.png).
-            raw = {"image": row.get(image_col), "dataset": dataset or path.stem, "id": row.get("id") or row.get(image_col)}
+            raw = {
+                "image": row.get(image_col),
+                "dataset": dataset or path.stem,
+                "id": row.get("id") or row.get(image_col),
+            }
             if label_col:
                 raw["labels"] = row.get(label_col)
             if au_list_col:

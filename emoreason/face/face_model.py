@@ -171,7 +171,10 @@ class FaceModelEncoder:
         out = []
         for crop in crops:
             side = crop.shape[0]
-            right_eye, left_eye = np.array([EYE_LEFT_X * side, EYE_Y * side]), np.array([EYE_RIGHT_X * side, EYE_Y * side])
+            right_eye, left_eye = (
+                np.array([EYE_LEFT_X * side, EYE_Y * side]),
+                np.array([EYE_RIGHT_X * side, EYE_Y * side]),
+            )
             out.append(align_face(crop, right_eye, left_eye, self.model.config.image_size, template=FER_TEMPLATE))
         return out
 

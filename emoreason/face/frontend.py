@@ -78,7 +78,9 @@ class FaceFrontEnd:
         self.detector = FaceDetector(c.detector, c.min_detection_confidence, c.min_face_size)
         self.mesher = FaceMesher()
         self.au_detector = au_detector or GeometricAUDetector()
-        self.expression = load_expression_model(c.expression_model, c.expression_flip_tta) if c.expression_prior else None
+        self.expression = (
+            load_expression_model(c.expression_model, c.expression_flip_tta) if c.expression_prior else None
+        )
         self.encoder = None
         if c.encoder:
             from .encoder import make_face_encoder

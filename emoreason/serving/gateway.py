@@ -30,10 +30,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.requests import ClientDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from ..face.worker import FrontEndCrashed
 from ..imageio import InputError
@@ -64,7 +64,6 @@ class Limiter:
 
     def release(self) -> None:
         self.in_flight -= 1
-
 
 
 class Slot:
@@ -183,7 +182,9 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         }))  # fmt: skip
         return response
 
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s)  # outermost: before anything reads the body
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s
+    )  # outermost: before anything reads the body
 
     @app.exception_handler(APIError)
     async def api_error(_: Request, exc: APIError):

@@ -276,7 +276,8 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
         for k, v in metrics.items():
             writer.add_scalar(f"val/{k}", v, epoch + 1)
         line = {"epoch": epoch + 1, "train_loss": round(running, 4), **{k: round(v, 4) for k, v in metrics.items()},
-                "seconds": round(state["seconds"], 1), "faces_per_s": round(len(train_x) / (time.time() - t0), 1)}  # fmt: skip
+                "seconds": round(state["seconds"], 1),
+                "faces_per_s": round(len(train_x) / (time.time() - t0), 1)}  # fmt: skip
         with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
         print(json.dumps(line), file=sys.stderr)
