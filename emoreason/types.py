@@ -86,6 +86,7 @@ class FaceAnalysis:
     landmarks: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)
     track_id: int | None = None  # set in video analysis: the same person across frames
+    error: str | None = None  # the reasoning failed for this face (e.g. the model endpoint); the result is empty
 
     def present_aus(self) -> list[AUActivation]:
         return [a for a in self.aus if a.present]

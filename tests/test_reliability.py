@@ -618,3 +618,31 @@ def test_eval_csv_reports_left_out_rows_and_keeps_ids_unique(tmp_path, astronaut
     assert report["n"] == 2 and report["dropped"]["count"] == 2
     reasons = set(report["dropped"]["reasons"])
     assert reasons == {"image not found", "unknown label 'smirk' (expected an emotion such as happiness)"}
+
+
+# ------------------------------------------------------------------ a failed model server: 502 on every path
+def test_a_dead_model_server_is_502_on_every_route(astronaut):
+    import base64
+
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer, build_engines
+
+    png = _encoded(astronaut, "PNG")
+    dead = f"http://127.0.0.1:{socket_free_port()}/v1"
+    engines = build_engines("vllm", name="m", base_url=dead, model="m", max_retries=0, timeout=5)
+    try:
+        with BackgroundServer(create_app(engines)) as live:
+            url = "data:image/png;base64," + base64.b64encode(png).decode()
+            body = {"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": url}}]}]}  # fmt: skip
+            chat = httpx.post(f"{live.url}/v1/chat/completions", json=body, timeout=60)
+            analyze = httpx.post(f"{live.url}/v1/analyze", files={"file": ("a.png", png)}, timeout=60)
+            for reply in (chat, analyze):
+                assert reply.status_code == 502 and reply.json()["error"]["code"] == "upstream_error"
+            stream = httpx.post(f"{live.url}/v1/chat/completions", json={**body, "stream": True}, timeout=60)
+            events = [json.loads(line[6:]) for line in stream.text.splitlines() if line.startswith("data: {")]
+            assert events[-1]["error"]["code"] == "upstream_error"  # an error event, as OpenAI streams end
+            assert "[error]" not in stream.text
+    finally:
+        for engine in engines.values():
+            engine.close()

@@ -57,8 +57,8 @@ class Judge:
         try:
             reply = self.endpoint.post(body)["choices"][0]["message"]["content"] or ""
         except (EndpointError, KeyError, IndexError, TypeError) as exc:
-            return {"id": row["id"], "judge": None, "reply": f"[error] {exc}"}
-        return {"id": row["id"], "judge": parse_score(reply), "reply": reply}
+            return {"id": row["id"], "judge": None, "reply": "", "error": str(exc)}
+        return {"id": row["id"], "judge": parse_score(reply), "reply": reply, "error": None}
 
     def run(self, rows: Sequence[dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
         """Scores for every answered row (asking only about those not in judge.jsonl yet), by id."""

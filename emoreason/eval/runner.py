@@ -180,8 +180,8 @@ def _analyse_chunk(analyzer: Any, chunk: list[Sample], labels) -> list[dict[str,
             rows[j] = _row(sample, None, error=result.error)
         elif not result.faces:
             rows[j] = _row(sample, None, error="no face found")
-        elif result.faces[0].text.startswith("[error]"):  # the endpoint failed after its retries
-            rows[j] = {**_row(sample, None, error=result.faces[0].text), "retryable": True}
+        elif result.faces[0].error:  # the endpoint failed after its retries: asked again on the next run
+            rows[j] = {**_row(sample, None, error=result.faces[0].error), "retryable": True}
         else:
             rows[j] = _row(sample, result.faces[0], ms=result.timings.get("total"))
     return [rows[j] for j in range(len(chunk))]

@@ -103,7 +103,7 @@ class OpenAIBackend(VLMBackend):
         try:
             return self.generate(request, video)
         except EndpointError as exc:
-            return Generation(text=f"[error] {exc}")
+            return Generation(text="", error=str(exc))
 
     def body(self, request: FaceRequest, video: dict[str, Any] | None = None) -> dict[str, Any]:
         body = {

@@ -35,6 +35,7 @@ class Generation:
     text: str
     label_probs: dict[str, float] | None = None  # over the label set, at the answer's first token
     timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None  # the model could not be asked (an endpoint failed after its retries); text is ""
 
 
 def face_requests(
@@ -54,7 +55,12 @@ def face_requests(
 
 
 def to_face_analysis(request: FaceRequest, generation: Generation) -> FaceAnalysis:
-    """Parse one generation into the shared result type."""
+    """Parse one generation into the shared result type (a failed generation: a face with `error` set)."""
+    if generation.error is not None:
+        result = FaceAnalysis.from_observation(request.observation, emotion=None, confidence=None, reasoning="",
+                                               text="", error=generation.error)  # fmt: skip
+        result.timings.update(generation.timings)
+        return result
     parsed = parse_output(generation.text, request.labels)
     scores = generation.label_probs or {}
     emotion = parsed.emotion

@@ -213,6 +213,15 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
                            type="server_error", code="frontend_crashed") from None  # fmt: skip
         except InputError as exc:  # the front-end refused the pixels (e.g. a size native code cannot take)
             raise APIError(400, f"image: {exc.reason}", param="image") from None
+        except EndpointError as exc:  # a follow-up to the model server failed
+            raise _upstream_error(exc) from None
+
+    def answered(analysed: Analysed) -> Analysed:
+        """The analysis, or 502 if the model server failed for any of its faces (the same on every route)."""
+        failed = [f.error for f in analysed.analysis.faces if f.error]
+        if failed:
+            raise _upstream_error(failed[0])
+        return analysed
 
     async def decode(slot: Slot, data: bytes, param: str = "image_url"):
         """Image bytes -> checked RGB pixels, in a worker thread (a 24 MP JPEG must not stall the loop)."""
@@ -268,7 +277,7 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
                 model = body.get("model")
             engine = engine_for(request, model)
             rgb = await decode(slot, data, "image")
-            analysed = await work(slot, engine.analyze, rgb)
+            analysed = answered(await work(slot, engine.analyze, rgb))
             return analysed.analysis.to_dict()
 
     @app.post("/v1/chat/completions")
@@ -296,7 +305,7 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
                 slot.hand_on()  # the stream gives the slot back when it ends
                 events = _live_stream(tokens, limiter, request.state.model, created, landmarks)
                 return StreamingResponse(events, media_type="text/event-stream")
-            analysed: Analysed = await work(slot, engine.analyze, rgb)
+            analysed: Analysed = answered(await work(slot, engine.analyze, rgb))
             if not analysed.analysis.faces:
                 text = "No face was found in the image."
             elif follow_up:
@@ -324,6 +333,12 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
 
 
 # ---------------------------------------------------------------------- helpers
+def _upstream_error(cause: object) -> APIError:
+    """The one answer to a failed model server: 502, a bounded one-line reason."""
+    reason = " ".join(str(cause).split())[:200]
+    return APIError(502, f"the model server failed: {reason}", type="server_error", code="upstream_error")
+
+
 def _known_error(exc: BaseException) -> BaseException | None:
     """The APIError or ClientDisconnect in `exc`, looking inside exception groups."""
     if isinstance(exc, (APIError, ClientDisconnect)):
@@ -411,9 +426,8 @@ async def _live_stream(tokens, limiter: Limiter, model: str, created: int, landm
                         yield chunk({"content": "No face was found in the image."})
                 else:
                     yield chunk({"content": piece})
-        except EndpointError as exc:  # the server failed mid-answer: say so in the stream, in one line
-            yield chunk({"content": f"[error] {exc}"}, finish="stop")
-            yield "data: [DONE]\n\n"
+        except EndpointError as exc:  # the model server failed mid-answer: an error event, as OpenAI streams do
+            yield f"data: {json.dumps(_upstream_error(exc).body())}\n\n"
             return
         yield chunk({}, finish="stop", extra={"emoreason": result})
         yield "data: [DONE]\n\n"
