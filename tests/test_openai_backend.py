@@ -124,7 +124,7 @@ def test_concurrency_limit(fresh, two_faces):
 
 
 def test_cli_openai_backend(fresh, tmp_path):
-    from emoreason.cli import write_sample_images
+    from emoreason.samples import write_sample_images
 
     image = write_sample_images(tmp_path)[0]
     proc = subprocess.run(
@@ -138,7 +138,7 @@ def test_cli_openai_backend(fresh, tmp_path):
 
 
 def test_openai_backend_needs_url_and_model(tmp_path):
-    from emoreason.cli import write_sample_images
+    from emoreason.samples import write_sample_images
 
     image = write_sample_images(tmp_path)[0]
     proc = subprocess.run(

@@ -23,8 +23,9 @@ import pytest
 from PIL import Image
 
 from emoreason import InputError
-from emoreason.cli import main, write_sample_images
+from emoreason.cli import main
 from emoreason.imageio import MAX_ASPECT, MAX_SIDE, check_dimensions, load_image
+from emoreason.samples import write_sample_images
 
 
 def _png(width: int, height: int) -> bytes:

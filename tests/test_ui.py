@@ -27,7 +27,7 @@ def page(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (make test installs Debian's chromium where it can)")
     playwright_api = pytest.importorskip("playwright.sync_api")
-    from emoreason.cli import write_sample_images
+    from emoreason.samples import write_sample_images
     from emoreason.serving.gateway import create_app
     from emoreason.serving.server import BackgroundServer, build_engines
     from emoreason.ui.app import GatewayClient, build_demo

@@ -191,7 +191,7 @@ def test_quantized_load_on_cpu(tiny_model_dir, astronaut, bits):
 
 
 def test_cli_transformers_backend(tiny_model_dir, tmp_path):
-    from emoreason.cli import write_sample_images
+    from emoreason.samples import write_sample_images
 
     images = write_sample_images(tmp_path / "in")
     proc = subprocess.run(

@@ -184,7 +184,7 @@ def build_demo(client: GatewayClient, examples: list[str] | None = None):
 
 
 def run_ui(gateway: str | None, api_key: str | None, host: str, port: int, share: bool = False) -> None:
-    from ..cli import write_sample_images
+    from ..samples import write_sample_images
 
     samples = [str(p) for p in write_sample_images(Path.home() / ".cache" / "emoreason" / "samples")]
     if gateway:
