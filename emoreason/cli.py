@@ -62,7 +62,9 @@ def _build_parser() -> argparse.ArgumentParser:
     a.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in JSON output")
     a.add_argument("--fps", type=float, default=2.0, help="video sampling rate (frames per second)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_backend_arguments(a, sample_flag="--sample")
+    _add_backend_arguments(a)
+    # Before 0.2 `analyze --sample` meant sampled decoding; kept working, shown nowhere.
+    a.add_argument("--sample", dest="sample", action="store_true", help=argparse.SUPPRESS)
 
     e = sub.add_parser("eval", help="run a backend over a benchmark; `eval compare RUN...` lines runs up")
     e.add_argument("runs", nargs="*", metavar="compare RUN_DIR", help="`compare RUN_DIR RUN_DIR...`")
@@ -73,15 +75,16 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("--fold", type=int, default=None, help="DISFA/BP4D: subject-exclusive fold 0-2 (default all)")
     e.add_argument("--face-mode", choices=("detect", "full"), default=None, help="override the benchmark's")
     e.add_argument("--limit", type=int, default=None, help="the first N samples")
-    e.add_argument("--sample", dest="subset", type=int, default=None, help="a seeded random subset of N samples")
-    e.add_argument("--subset-seed", type=int, default=0, help="seed of --sample")
+    e.add_argument("--subset", dest="subset", type=int, default=None, help="a seeded random subset of N samples")
+    e.add_argument("--sample", dest="subset", type=int, default=None, help=argparse.SUPPRESS)  # before 0.2's name
+    e.add_argument("--subset-seed", type=int, default=0, help="seed of --subset")
     e.add_argument("--backend", default="embedded", choices=BACKENDS)
     e.add_argument("--no-prior", action="store_true", help="embedded: AU evidence only")
     e.add_argument("--expression-model", default=None, help=EXPRESSION_HELP)
     e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--judge-url", default=None, help="score the reasoning with a judge model at this endpoint")
     e.add_argument("--judge-model", default=None, help="with --judge-url: the judge's model name")
-    _add_backend_arguments(e, sample_flag="--do-sample")
+    _add_backend_arguments(e)
 
     g = sub.add_parser("serve", help="the OpenAI-compatible gateway (chat completions, analyze, models)")
     g.add_argument("--host", default="127.0.0.1")
@@ -192,8 +195,8 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_backend_arguments(parser: argparse.ArgumentParser, sample_flag: str) -> None:
-    """The VLM backend flags `analyze` and `eval` share (`eval` names the decoding flag --do-sample)."""
+def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """The VLM backend flags `analyze` and `eval` share (sampled decoding is `--do-sample` in both)."""
     v = parser.add_argument_group("VLM backends (transformers, openai, vllm)")
     v.add_argument("--model", default=None, help="hub id or checkpoint folder (openai: the served model name)")
     v.add_argument("--adapter", default=None, help="transformers: adapter folder saved by `emoreason train`")
@@ -202,7 +205,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser, sample_flag: str) ->
     v.add_argument("--quantization", choices=("4bit", "8bit"), default=None, help="transformers: bitsandbytes")
     v.add_argument("--batch-size", type=int, default=8, help="faces per generate call / images per group")
     v.add_argument("--max-new-tokens", type=int, default=384)
-    v.add_argument(sample_flag, dest="sample", action="store_true", help="sample instead of greedy decoding")
+    v.add_argument("--do-sample", dest="sample", action="store_true", help="sample instead of greedy decoding")
     v.add_argument("--temperature", type=float, default=1.0)
     v.add_argument("--top-p", type=float, default=1.0)
     v.add_argument("--seed", type=int, default=None)

@@ -153,3 +153,14 @@ def test_array_input_and_result_roundtrip(analyzer, astronaut):
     assert [a.code for a in again.faces[0].aus] == [a.code for a in result.faces[0].aus]
     assert again.faces[0].landmarks.shape == (478, 3)
     assert isinstance(np.asarray(result.faces[0].box), np.ndarray)
+
+
+def test_one_meaning_per_flag_with_the_old_names_still_accepted():
+    from emoreason.cli import _build_parser
+
+    parser = _build_parser()
+    for argv in (["analyze", "x.png", "--do-sample"], ["analyze", "x.png", "--sample"], ["eval", "--do-sample"]):
+        assert parser.parse_args(argv).sample is True  # sampled decoding
+    for argv in (["eval", "--subset", "50"], ["eval", "--sample", "50"]):
+        args = parser.parse_args(argv)
+        assert args.subset == 50 and args.sample is False  # a subset, not decoding
