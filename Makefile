@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model bench bench-accuracy bench-frontend bench-backends bench-learnability bench-serving eval-example tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-ship bench bench-accuracy bench-frontend bench-backends bench-learnability bench-serving eval-example tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -55,6 +55,12 @@ face-model: setup
 	$(PIP) install -q --no-deps .
 	$(VENV)/bin/emoreason train face-model --config training/recipes/face-model/fer2013.yaml \
 		--data $(SHARED_DATA)/fer2013/train --out $(FACE_RUN)
+	$(PY) bench/accuracy.py --expression-model $(FACE_RUN)/model --out $(FACE_RUN)/accuracy.json
+
+# Copy the finished run into the package with its model card (learning curve + the bench figures).
+face-model-ship:
+	$(PY) -c "from emoreason.training.face_model import ship; \
+		ship('$(FACE_RUN)', 'emoreason/face/weights/emoreason-face-v1', '$(FACE_RUN)/accuracy.json')"
 
 bench-frontend: setup
 	$(PY) bench/frontend.py --out out/bench/frontend.json

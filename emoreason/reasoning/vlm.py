@@ -90,6 +90,10 @@ class VLMBackend(ABC):
 
     name: str
     model: str | None
+    thread_safe = False
+    streams = False
+    chats = False
+    batch_size = 1
 
     def analyze(
         self,

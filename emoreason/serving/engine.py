@@ -20,7 +20,6 @@ import numpy as np
 
 from ..analyzer import Analyzer
 from ..reasoning.base import analyze_batch
-from ..reasoning.prompting import build_messages, to_openai_messages
 from ..types import EmotionAnalysis, FaceObservation
 from .followup import answer_follow_up
 
@@ -29,6 +28,7 @@ from .followup import answer_follow_up
 class Analysed:
     analysis: EmotionAnalysis
     observations: list[FaceObservation]
+    image: np.ndarray | None = None  # the pixels analysed (a follow-up re-sends the first turn exactly)
 
 
 def face_header(index: int, box) -> str:
@@ -41,8 +41,7 @@ class Engine:
         self.name = name
         self.analyzer = analyzer
         self._frontend_lock = threading.Lock()
-        thread_safe = analyzer.backend.name in ("embedded", "openai", "vllm")
-        self._backend_lock = contextlib.nullcontext() if thread_safe else threading.Lock()
+        self._backend_lock = contextlib.nullcontext() if analyzer.backend.thread_safe else threading.Lock()
 
     @property
     def backend(self) -> str:
@@ -64,7 +63,7 @@ class Engine:
     @property
     def streams(self) -> bool:
         """Whether the backend streams tokens as it generates (a VLM server)."""
-        return hasattr(self.analyzer.backend, "generate_streaming")
+        return self.analyzer.backend.streams
 
     def stream(
         self, rgb: np.ndarray, observations: list[FaceObservation], frontend_s: float, source: str = "request"
@@ -103,19 +102,17 @@ class Engine:
                 k: round(v * 1000, 2) for k, v in (("frontend", t1 - t0), ("reasoning", t2 - t1), ("total", t2 - t0))
             },
         )
-        return Analysed(analysis, list(observations))
+        return Analysed(analysis, list(observations), rgb)
 
     def follow_up(self, analysed: Analysed, turns: list[dict[str, Any]]) -> str:
         """Answer the last user turn of `turns` (the conversation after the image's turn) about the first face."""
         face = analysed.analysis.faces[0]
         question = turns[-1]["content"]
         backend = self.analyzer.backend
-        if not hasattr(backend, "post"):  # no chat model to ask (embedded engine): the FACS comparison
+        if not backend.chats:  # no chat model to ask (embedded engine): the FACS comparison
             return answer_follow_up(face, question)
-        messages, images = build_messages(analysed.observations[0], len(analysed.observations))
-        conversation = [*to_openai_messages(messages, images), {"role": "assistant", "content": face.text}, *turns]
-        reply = backend.post({"model": backend.model, "messages": conversation, **backend.body_options})
-        return reply["choices"][0]["message"]["content"] or ""
+        first = backend.first_turn(analysed.observations, analysed.image, self.analyzer.labels)
+        return backend.chat([*first, {"role": "assistant", "content": face.text}, *turns])
 
     def close(self) -> None:
         self.analyzer.close()

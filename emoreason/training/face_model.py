@@ -294,3 +294,91 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
     writer.close()
     return {"best_epoch": state["best_epoch"], "best_val_uar_tta": state["best_uar"], "seconds": state["seconds"],
             "model": str(out / "model")}  # fmt: skip
+
+
+def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = None) -> Path:
+    """Copy a finished run's exported model into `dest` and write its MODEL_CARD.md from the run's history
+    and, when given, bench/accuracy.py's JSON (the figures on the dev faces, publictest and in photos)."""
+    import shutil
+
+    run, dest = Path(run_dir), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("model.safetensors", "config.json"):
+        shutil.copy2(run / "model" / name, dest / name)
+    meta = json.loads((dest / "config.json").read_text())
+    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    bench = json.loads(Path(bench_json).read_text()) if bench_json else None
+    (dest / "MODEL_CARD.md").write_text(model_card(meta, history, bench))
+    return dest
+
+
+def model_card(meta: dict, history: list[dict], bench: dict | None) -> str:
+    trained, net = meta["trained"], meta["net"]
+    recipe = trained["recipe"]
+    hours = history[-1]["seconds"] / 3600  # the history's seconds are cumulative, resumed runs included
+    lines = [
+        "# emoreason-face-v1",
+        "",
+        "emoreason's expression model and default face encoder: a ResNet-18 layout at a quarter of the usual",
+        f"width ({'-'.join(map(str, net['channels']))} channels, {net['layers']} BasicBlocks, a 3x3 stride-1 stem),",
+        f"for {net['image_size']} px grey faces centre-cropped to {net['input_size']} px; 7 classes:"
+        f" {', '.join(net['classes'])}. Built from timm's `ResNet`, trained from random initialisation by",
+        "`make face-model` (`emoreason train face-model`, recipe `training/recipes/face-model/fer2013.yaml`).",
+        "",
+        "## Data and split",
+        "",
+        f"- FER2013 Training split as laid out in `../shared/data/fer2013/train` ({trained['data']}).",
+        "- Each face's split comes from the SHA-1 of its file name (`training/face_model.split_of`):",
+        f"  {100 - recipe['split_val_percent'] - recipe['split_vlm_percent']}% trains the model"
+        f" ({trained['faces']} faces), {recipe['split_val_percent']}% selects the epoch ({trained['val_faces']}"
+        f" faces), {recipe['split_vlm_percent']}% is held back for the VLM's training data, so that no VLM prompt"
+        "  carries this model's prior or features for a face it trained on.",
+        "- Never used for training or selection: the 350 development faces (`fer2013-dev`) and publictest.",
+        "",
+        "## Recipe",
+        "",
+        f"seed {recipe['seed']}, {recipe['epochs']} epochs, batch {recipe['batch_size']}, SGD (Nesterov, momentum"
+        f" {recipe['momentum']}) at lr {recipe['lr']} with {recipe['warmup_epochs']} warm-up epoch and a cosine"
+        f" decay, weight decay {recipe['weight_decay']}, label smoothing {recipe['label_smoothing']}, logit"
+        f" adjustment tau={recipe['logit_adjustment']} (balanced logits: the probabilities assume equally likely"
+        f" emotions), dropout {net['drop_rate']}; augmentation: random {net['input_size']} px crop, flip, rotation"
+        f" +-{recipe['rotate_deg']} deg, scale +-{recipe['scale']}, shift +-{recipe['shift']}, brightness"
+        f" +-{recipe['brightness']}, contrast +-{recipe['contrast']}, random erasing p={recipe['erase_p']}."
+        f" Selected epoch: {trained['epoch']} (best validation UAR with flip TTA).",
+        "",
+        f"Wall time: {hours:.2f} h of training on 2 CPU cores (AMD EPYC, no GPU), sharing them with other work.",
+        "No GPU was lent for this run; the same recipe is pure tensor work over a 66 MB uint8 array, so on a GPU an",
+        "epoch is a few seconds (not measured here).",
+        "",
+        "## Learning curve (validation split, centre crop; TTA = average with the mirror image)",
+        "",
+        "| epoch | train loss | val acc | val UAR | val acc TTA | val UAR TTA |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {h['epoch']} | {h['train_loss']:.3f} | {h['acc']:.3f} | {h['uar']:.3f} | {h['acc_tta']:.3f} |"
+              f" {h['uar_tta']:.3f} |" for h in history]  # fmt: skip
+    if bench:
+        lines += ["", "## Results (`make bench-accuracy`, one run)", ""]
+        lines += ["| faces | system | accuracy | macro-F1 | UAR |", "|---|---|---|---|---|"]
+        for block, r in bench.items():
+            for name in ("prior-fer", "prior-emoreason-noflip", "prior-emoreason", "embedded-emoreason"):
+                if name in r:
+                    m = r[name]
+                    lines.append(f"| {block} ({r['n']}) | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
+                                 f" {m['uar']:.4f} |")  # fmt: skip
+        dev = next((r for k, r in bench.items() if "dev" in k), None)
+        if dev:
+            conf = dev["prior-emoreason"]["confusion"]
+            lines += ["", "Per class on the development faces (prior-emoreason, flip TTA): recall", ""]
+            lines += ["| " + " | ".join(conf) + " |", "|" + "---|" * len(conf)]
+            lines.append("| " + " | ".join(f"{conf[g].get(g, 0) / max(1, sum(conf[g].values())):.2f}" for g in conf)
+                         + " |")  # fmt: skip
+    lines += [
+        "",
+        "## Licence and use",
+        "",
+        "FER2013 is released for research. These weights were trained on it and are for research use; the images",
+        "are not in this repository. emoreason's code is Apache-2.0.",
+        "",
+    ]
+    return "\n".join(lines)
