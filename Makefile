@@ -107,8 +107,8 @@ serve: setup
 
 # The README's evaluation example: the embedded backend on the FER2013 dev faces, with and without the prior.
 eval-example: setup
-	$(VENV)/bin/emoreason eval --benchmark csv --data ../shared/data/fer2013-dev --out out/runs/fer-embedded
-	$(VENV)/bin/emoreason eval --benchmark csv --data ../shared/data/fer2013-dev --out out/runs/fer-aus-only --no-prior
+	$(VENV)/bin/emoreason eval --benchmark csv --data $(SHARED_DATA)/fer2013-dev --out out/runs/fer-embedded
+	$(VENV)/bin/emoreason eval --benchmark csv --data $(SHARED_DATA)/fer2013-dev --out out/runs/fer-aus-only --no-prior
 	$(VENV)/bin/emoreason eval compare out/runs/fer-embedded out/runs/fer-aus-only
 
 bench-serving: setup vllm-env
