@@ -63,7 +63,12 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: recipe not found (see training/recipes/)")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = apply_overrides(yaml.safe_load(path.read_text()) or {}, overrides)
+    return _build(Recipe, data, str(path))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
+    """`dotted.key=value` items (YAML values) written into a recipe's nested dict; returns it."""
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep:
@@ -73,7 +78,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = yaml.safe_load(value)
-    return _build(Recipe, data, str(path))
+    return data
 
 
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:

@@ -40,6 +40,7 @@ import yaml
 
 from ..face.face_model import FaceNetConfig, build_face_net, centre_crop, normalise, save_face_model, to_grey48
 from ..labels import normalize_label
+from .config import apply_overrides
 
 SPLITS = ("face", "val", "vlm")
 
@@ -78,15 +79,7 @@ def load_face_recipe(path: str | Path | None, overrides: list[str] | None = None
         if not path.is_file():
             raise FileNotFoundError(f"{path}: recipe not found (see training/recipes/face-model/)")
         data = yaml.safe_load(path.read_text()) or {}
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"override {item!r}: expected key=value (e.g. epochs=10)")
-        node = data
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+    data = apply_overrides(data, overrides)
     net = data.pop("net", {}) or {}
     for cls, values, where in ((FaceModelRecipe, data, "recipe"), (FaceNetConfig, net, "net")):
         unknown = set(values) - {f.name for f in fields(cls)}
