@@ -320,12 +320,12 @@ def model_card(meta: dict, history: list[dict], bench: dict | None) -> str:
         "",
         "## Data and split",
         "",
-        f"- FER2013 Training split as laid out in `../shared/data/fer2013/train` ({trained['data']}).",
+        f"- FER2013's Training split (28,709 faces; here `{trained['data']}`, `labels.csv` + 48x48 grey images).",
         "- Each face's split comes from the SHA-1 of its file name (`training/face_model.split_of`):",
         f"  {100 - recipe['split_val_percent'] - recipe['split_vlm_percent']}% trains the model"
         f" ({trained['faces']} faces), {recipe['split_val_percent']}% selects the epoch ({trained['val_faces']}"
         f" faces), {recipe['split_vlm_percent']}% is held back for the VLM's training data, so that no VLM prompt"
-        "  carries this model's prior or features for a face it trained on.",
+        " carries this model's prior or features for a face it trained on.",
         "- Never used for training or selection: the 350 development faces (`fer2013-dev`) and publictest.",
         "",
         "## Recipe",
