@@ -647,3 +647,10 @@ def test_a_dead_model_server_is_502_on_every_route(astronaut):
     finally:
         for engine in engines.values():
             engine.close()
+
+
+def test_unknown_routes_and_methods_answer_in_the_openai_error_shape(gateway):
+    live, _ = gateway
+    for reply in (httpx.get(f"{live.url}/v1/nothing", timeout=10), httpx.get(f"{live.url}/v1/chat/completions")):
+        error = reply.json()["error"]
+        assert reply.status_code in (404, 405) and error["message"] and error["type"] == "invalid_request_error"

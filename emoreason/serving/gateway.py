@@ -33,6 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ..face.worker import FrontEndCrashed
@@ -189,6 +190,17 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
     @app.exception_handler(APIError)
     async def api_error(_: Request, exc: APIError):
         return _error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        """Unknown routes and methods too answer in the OpenAI error shape."""
+        if exc.status_code == 404:
+            message = f"no route {request.url.path[:100]}; see /v1/models, /v1/chat/completions, /v1/analyze"
+        elif exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path[:100]}"
+        else:
+            message = str(exc.detail)[:200]
+        return _error_response(APIError(exc.status_code, message, code="not_found" if exc.status_code == 404 else None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
