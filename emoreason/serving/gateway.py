@@ -200,7 +200,8 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
             message = f"method {request.method} not allowed on {request.url.path[:100]}"
         else:
             message = str(exc.detail)[:200]
-        return _error_response(APIError(exc.status_code, message, code="not_found" if exc.status_code == 404 else None))
+        code = "not_found" if exc.status_code == 404 else None
+        return _error_response(APIError(exc.status_code, message, code=code))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
