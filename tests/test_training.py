@@ -145,13 +145,22 @@ def test_loop_grows_the_sft_set_and_resumes(workdir):
     assert again.returncode == 0 and "round 0:" not in again.stdout
 
 
-@pytest.mark.parametrize(
-    "path", sorted((REPO / "training" / "recipes").glob("*/*.yaml")), ids=lambda p: p.parent.name + "/" + p.name
-)
+VLM_RECIPES = sorted(p for p in (REPO / "training" / "recipes").glob("*/*.yaml") if p.parent.name != "face-model")
+
+
+@pytest.mark.parametrize("path", VLM_RECIPES, ids=lambda p: p.parent.name + "/" + p.name)
 def test_every_recipe_loads(path):
     recipe = load_recipe(path)
     assert recipe.stage == path.stem and recipe.model and recipe.trainer.get("output_dir")
     assert set(recipe.rewards) <= {"format", "emotion", "au", "consistency"}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "training" / "recipes" / "face-model").glob("*.yaml")))
+def test_every_face_model_recipe_loads(path):
+    from emoreason.training.face_model import load_face_recipe
+
+    recipe = load_face_recipe(path)
+    assert recipe.epochs > 0 and recipe.net.input_size <= recipe.net.image_size
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "training" / "accelerate").glob("*.yaml")), ids=lambda p: p.name)
