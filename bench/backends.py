@@ -59,7 +59,7 @@ def main() -> None:
 
     model = args.model
     if model is None:
-        from emoreason.models.tiny import make_tiny_model
+        from emoreason.tiny import make_tiny_model
 
         model = str(make_tiny_model(Path(tempfile.mkdtemp()) / "tiny", args.family))
     loaded = load_model(model, device=args.device)

@@ -120,7 +120,7 @@ def main() -> None:
          f"adapter={work / 'sft' / 'adapter'}", f"trainer.max_steps={args.grpo_steps}",
          f"trainer.save_steps={args.grpo_steps}"],
     )  # fmt: skip
-    from emoreason.models.tiny import make_tiny_model
+    from emoreason.tiny import make_tiny_model
     from emoreason.training.grpo import run_grpo
     from emoreason.training.sft import run_sft
 

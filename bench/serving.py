@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from emoreason.analyzer import Analyzer  # noqa: E402
-from emoreason.reasoning.prompting import image_data_url  # noqa: E402
+from emoreason.prompting import image_data_url  # noqa: E402
 from emoreason.serving.engine import Engine  # noqa: E402
 from emoreason.serving.gateway import create_app  # noqa: E402
 from emoreason.serving.server import BackgroundServer, build_engines  # noqa: E402
@@ -171,8 +171,8 @@ def main() -> None:
 
     from skimage import data
 
-    from emoreason.models.tiny import make_tiny_model
     from emoreason.serving.vllm_server import VLLMServer, find_vllm_python, vllm_command
+    from emoreason.tiny import make_tiny_model
 
     image_url = image_data_url(data.astronaut())
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))

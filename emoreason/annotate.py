@@ -78,5 +78,17 @@ def save_annotation(rgb: np.ndarray, analysis: EmotionAnalysis, out_dir: str | P
     return path
 
 
+def annotate_result(result, out_dir: str | Path) -> list[Path]:
+    """Annotate an image or video result from its source file (results do not carry pixels)."""
+    from .imageio import load_image
+    from .video import VideoAnalysis, iter_frames
+
+    if isinstance(result, VideoAnalysis):
+        wanted = {f.frame_index: f for f in result.frames}
+        return [save_annotation(rgb, wanted[index], out_dir)
+                for index, _, rgb in iter_frames(result.source, fps=result.fps) if index in wanted]  # fmt: skip
+    return [save_annotation(load_image(result.source), result, out_dir)]
+
+
 def _percent(p: float | None) -> str:
     return "?" if p is None else f"{p:.0%}"

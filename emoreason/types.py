@@ -146,6 +146,20 @@ class EmotionAnalysis:
     def to_json(self, landmarks: bool = False, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(landmarks=landmarks), indent=indent, ensure_ascii=False)
 
+    def to_text(self) -> str:
+        """The human-readable report `emoreason analyze` prints: one block per face."""
+        lines = [f"== {self.source} ({self.width}x{self.height}, {len(self.faces)} face(s), "
+                 f"{self.timings.get('total', 0):.0f} ms)"]  # fmt: skip
+        if not self.faces:
+            lines.append("  no face found")
+        for f in self.faces:
+            aus = ", ".join(f"{a.label} {a.name} {a.intensity:.1f}" for a in f.present_aus()) or "none"
+            confidence = "?" if f.confidence is None else f"{f.confidence:.0%}"
+            lines.append(f"  face #{f.index} box={tuple(round(v) for v in f.box)}: {f.emotion} ({confidence})")
+            lines.append(f"    AUs: {aus}")
+            lines.append(f"    {f.text}".replace("\n", "\n    "))
+        return "\n".join(lines)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EmotionAnalysis:
         faces = []

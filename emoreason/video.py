@@ -80,6 +80,16 @@ class VideoAnalysis:
             }
         )
 
+    def to_text(self) -> str:
+        """One line per face track (EmotionAnalysis.to_text's counterpart)."""
+        lines = [f"== {self.source} (video, {len(self.frames)} frames at {self.fps:g} fps, "
+                 f"{len(self.tracks)} face track(s))"]  # fmt: skip
+        for t in self.tracks:
+            s = t.summary()
+            lines.append(f"  track {s['track_id']}: {s['dominant_emotion']} over {s['frames']} frames "
+                         f"({s['start_s']:.1f}-{s['end_s']:.1f} s), emotions {s['emotion_share']}")  # fmt: skip
+        return "\n".join(lines)
+
 
 class IoUTracker:
     def __init__(self, min_iou: float = 0.3, max_gap: int = 2):

@@ -60,7 +60,7 @@ def fer_dev() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """Builds `family`'s tiny random checkpoint once per test run (offline, seconds)."""
-    from emoreason.models.tiny import make_tiny_model
+    from emoreason.tiny import make_tiny_model
 
     built: dict[str, Path] = {}
 

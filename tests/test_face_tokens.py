@@ -18,10 +18,10 @@ from emoreason.models.face_tokens import (
     vision_language_core,
 )
 from emoreason.models.loading import load_model
-from emoreason.models.tiny import FAMILIES
-from emoreason.reasoning.prompting import build_messages
+from emoreason.prompting import build_messages
 from emoreason.reasoning.transformers_backend import TransformersBackend
 from emoreason.reasoning.vlm import face_requests
+from emoreason.tiny import FAMILIES
 
 from .test_prompts import fixed_face
 

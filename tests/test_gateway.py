@@ -18,7 +18,7 @@ import openai
 import pytest
 from PIL import Image
 
-from emoreason.reasoning.prompting import image_data_url
+from emoreason.prompting import image_data_url
 from emoreason.serving.server import BackgroundServer as LiveServer
 from emoreason.serving.server import build_engines
 from emoreason.serving.settings import GatewaySettings

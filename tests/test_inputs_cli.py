@@ -75,7 +75,7 @@ def test_batch_goes_on_and_exits_nonzero(files, capsys):
     assert rows[2]["faces"][0]["emotion"] == "happiness"
     assert rows[6]["faces"] == []
     assert "Traceback" not in err
-    assert sum(line.startswith("error: ") for line in err.splitlines()) == 5
+    assert sum(line.startswith("emoreason: error: ") for line in err.splitlines()) == 5
     assert "5 of 7 inputs failed" in err
 
 

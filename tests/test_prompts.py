@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emoreason.reasoning.prompting import build_messages, render_user, to_openai_messages
+from emoreason.prompting import build_messages, render_user, to_openai_messages
 from emoreason.types import AUActivation, FaceObservation
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -51,7 +51,7 @@ def check_golden(name: str, value: str) -> None:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from emoreason.models.tiny import build_tokenizer
+    from emoreason.tiny import build_tokenizer
 
     return build_tokenizer()
 

@@ -154,8 +154,9 @@ def test_cli_batch_refuses_the_killer_png_and_goes_on(tmp_path, killer_png, caps
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and len(rows) == 3
     assert [len(r["faces"]) for r in rows] == [1, 0, 2] and rows[1]["error"]
-    assert err.splitlines()[0] == f"error: {tmp_path / 'killer.png'}: image too large (32767x8 px; each side at " \
-                                  f"most {MAX_SIDE} px)"  # fmt: skip
+    killer = tmp_path / "killer.png"
+    assert err.splitlines()[0] == f"emoreason: error: {killer}: image too large (32767x8 px; each side at most " \
+                                  f"{MAX_SIDE} px)"  # fmt: skip
     assert "Traceback" not in err
 
 
@@ -224,15 +225,16 @@ def test_cli_unreadable_and_overlong_names_are_one_line_errors(tmp_path, capsys)
     lines = err.splitlines()
     assert "Traceback" not in err
     if os.geteuid() != 0:  # root reads any file: the permission case only exists for other users
-        assert any(line.startswith(f"error: {locked}: cannot read the file") for line in lines)
-    assert any(line.startswith("error: ") and "File name too long" in line for line in lines)
+        assert any(line.startswith(f"emoreason: error: {locked}: cannot read the file") for line in lines)
+    assert any(line.startswith("emoreason: error: ") and "File name too long" in line for line in lines)
 
 
 def test_cli_unwritable_out_is_a_one_line_error(tmp_path, capsys):
     good = write_sample_images(tmp_path)
     code = main(["analyze", str(good[0]), "--out", str(tmp_path / "no" / "such" / "dir" / "out.jsonl")])
     err = capsys.readouterr().err
-    assert code == 1 and err.startswith("error: --out ") and "cannot write" in err and "Traceback" not in err
+    assert code == 1 and err.startswith("emoreason: error: --out ") and "cannot write" in err
+    assert "Traceback" not in err
 
 
 # ------------------------------------------------------------------ the gateway: fetches, admission, bad bodies

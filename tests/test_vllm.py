@@ -87,7 +87,7 @@ def test_greedy_parity_with_the_transformers_backend(vllm, tiny_model_dir, adapt
 
 def _first_token_logprobs(vllm, astronaut, model: str, face_projector: str | None = None) -> list[float]:
     """The top-5 log-probs of the first answer token, as vLLM computed them for the emoreason prompt."""
-    from emoreason.reasoning.prompting import to_openai_messages
+    from emoreason.prompting import to_openai_messages
     from emoreason.reasoning.vllm_backend import VLLMBackend
 
     backend = VLLMBackend(vllm.url, model, face_projector=face_projector)
@@ -125,7 +125,7 @@ def test_malformed_face_tokens_are_refused_before_they_reach_vllm(adapter):
 def test_gateway_in_front_of_vllm_with_streaming_and_adapter_selection(vllm, astronaut):
     import openai
 
-    from emoreason.reasoning.prompting import image_data_url
+    from emoreason.prompting import image_data_url
     from emoreason.serving.gateway import create_app
     from emoreason.serving.server import BackgroundServer as LiveServer
     from emoreason.serving.server import build_engines

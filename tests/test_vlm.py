@@ -15,9 +15,9 @@ import torch
 
 from emoreason import Analyzer
 from emoreason.models.loading import load_model
-from emoreason.models.tiny import FAMILIES, SPECIAL_TOKENS
 from emoreason.parsing import parse_output
 from emoreason.reasoning.vlm import face_requests
+from emoreason.tiny import FAMILIES, SPECIAL_TOKENS
 
 from .conftest import ASTRONAUT_ANALYSIS, teach
 

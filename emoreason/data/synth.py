@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 from ..face.frontend import FaceFrontEnd, FrontEndConfig
 from ..imageio import InputError, load_image
 from ..parsing import parse_output
+from ..prompting import build_messages, render_synth_hint
 from ..reasoning.embedded import EmbeddedBackend
 from ..reasoning.openai_backend import EndpointError, OpenAIBackend
-from ..reasoning.prompting import build_messages, render_synth_hint
 from ..reasoning.vlm import FaceRequest
 from ..rewards import consistency_score
 from ..types import AUActivation, FaceObservation

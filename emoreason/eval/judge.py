@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..prompting import load_template
 from ..reasoning.openai_backend import EndpointError, OpenAIBackend
-from ..reasoning.prompting import load_template
 
 JUDGE_FILE = "judge.jsonl"
 

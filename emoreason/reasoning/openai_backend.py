@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from ..prompting import to_openai_messages
 from ..types import FaceAnalysis, FaceObservation
 from .confidence import label_distribution
-from .prompting import to_openai_messages
 from .vlm import FaceRequest, Generation, VLMBackend, face_requests, group_by_item, label_set, to_face_analysis
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..labels import EMOTIONS
 from ..parsing import parse_output
+from ..prompting import PromptImages, build_messages
 from ..types import FaceAnalysis, FaceObservation
-from .prompting import PromptImages, build_messages
 
 
 @dataclass

@@ -81,6 +81,23 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
     return data
 
 
+def stage_overrides(overrides: list[str], stage: str) -> list[str]:
+    """The overrides for one stage of `train loop`: unprefixed ones, and `stage:`-prefixed ones unprefixed.
+
+    >>> stage_overrides(["seed=1", "sft:trainer.max_steps=5", "grpo:lora.r=4"], "sft")
+    ['seed=1', 'trainer.max_steps=5']
+    """
+    out = []
+    for item in overrides:
+        prefix, sep, rest = item.partition(":")
+        if sep and prefix in ("sft", "grpo"):
+            if prefix == stage:
+                out.append(rest)
+        else:
+            out.append(item)
+    return out
+
+
 def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(known)

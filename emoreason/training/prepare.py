@@ -2,7 +2,7 @@
 
 For each record the face front-end runs once on its image (largest face; `face_mode="full"`
 for pre-cropped benchmark faces): the aligned crop is written to `cache_dir/crops/` and the
-conversation is rendered from the observation by `reasoning/prompting.py`, exactly as the
+conversation is rendered from the observation by `emoreason/prompting.py`, exactly as the
 transformers backend does. So a model trained here is prompted the same way by `analyze`,
 the gateway and evaluation. The result is a `datasets.Dataset` with columns
 
@@ -32,7 +32,7 @@ from PIL import Image
 from ..data.records import RecordError, TrainingRecord
 from ..face.frontend import FaceFrontEnd, FrontEndConfig
 from ..imageio import InputError, load_image
-from ..reasoning.prompting import build_messages
+from ..prompting import build_messages
 
 
 def prepare_examples(
@@ -103,7 +103,7 @@ def _build_rows(records, cache, face_mode, labels, face_tokens, require_descript
 
 def _fingerprint(records, face_mode, labels, face_tokens, require_description) -> str:
     from .. import __version__
-    from ..reasoning.prompting import PROMPT_DIR
+    from ..prompting import PROMPT_DIR
 
     h = hashlib.sha256()
     options = [face_mode, list(labels or []), face_tokens, require_description, __version__]

@@ -56,7 +56,7 @@ def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
     from ..models.loading import load_model
 
     if recipe.make_tiny_model and not (Path(recipe.model) / "config.json").exists():
-        from ..models.tiny import make_tiny_model
+        from ..tiny import make_tiny_model
 
         make_tiny_model(recipe.model, recipe.make_tiny_model)
     device = placement(recipe)

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from ..annotate import annotate
-from ..reasoning.prompting import image_data_url
+from ..prompting import image_data_url
 from ..types import EmotionAnalysis
 
 MAX_VIDEO_FRAMES = 16

@@ -8,6 +8,9 @@ video processor with small pixel limits, and a random model of the chosen family
 is an ordinary checkpoint folder: `AutoModelForImageTextToText.from_pretrained(path)` and
 vLLM load it like the real ones.
 
+It sits at the top of the package, not in `models/`: its tokenizer learns from the embedded
+engine's analyses (`reasoning/`), and `models` stays below `reasoning` (tests/test_layers.py).
+
 Sizes: text hidden 128 with 4 heads of 32 (vLLM's CPU attention needs head_dim >= 32),
 mrope sections summing to head_dim / 2, 2 layers; a 2-layer vision tower. A 112x112 face
 crop becomes 16 visual tokens (8x8 patches of 14 px, merged 2x2).
@@ -18,7 +21,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from ..compat.torchvision_cpu import ensure_torchvision
+from .compat.torchvision_cpu import ensure_torchvision
 
 FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 # Qwen's own order, so the ids line up with the real vocabularies' special-token block layout.
@@ -42,11 +45,11 @@ MAX_PIXELS = 112 * 112
 
 def training_corpus(n_faces: int = 400, seed: int = 0) -> list[str]:
     """Text the tokenizer is trained on: the prompts and analyses emoreason writes, plus labels."""
-    from ..facs import AU_CATALOGUE, DETECTED_AUS
-    from ..labels import EMOTIONS, label_aliases
-    from ..reasoning.embedded import EmbeddedBackend
-    from ..reasoning.prompting import render_system, render_user
-    from ..types import AUActivation, FaceObservation
+    from .facs import AU_CATALOGUE, DETECTED_AUS
+    from .labels import EMOTIONS, label_aliases
+    from .prompting import render_system, render_user
+    from .reasoning.embedded import EmbeddedBackend
+    from .types import AUActivation, FaceObservation
 
     rng = random.Random(seed)
     engine = EmbeddedBackend(use_prior=False)
@@ -79,7 +82,7 @@ def build_tokenizer(vocab_size: int = 3000, seed: int = 0):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from ..reasoning.prompting import PROMPT_DIR
+    from .prompting import PROMPT_DIR
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
