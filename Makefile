@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model face-model-ship bench bench-accuracy bench-frontend bench-backends bench-learnability bench-serving eval-example tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-ship bench bench-accuracy bench-frontend bench-backends bench-learnability bench-serving eval-example results tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -107,9 +107,17 @@ serve: setup
 
 # The README's evaluation example: the embedded backend on the FER2013 dev faces, with and without the prior.
 eval-example: setup
-	$(VENV)/bin/emoreason eval --benchmark csv --data $(SHARED_DATA)/fer2013-dev --out out/runs/fer-embedded
-	$(VENV)/bin/emoreason eval --benchmark csv --data $(SHARED_DATA)/fer2013-dev --out out/runs/fer-aus-only --no-prior
-	$(VENV)/bin/emoreason eval compare out/runs/fer-embedded out/runs/fer-aus-only
+	EMOREASON_DATA=$(SHARED_DATA) $(VENV)/bin/emoreason eval --config eval/configs/fer2013-dev-embedded.yaml
+	EMOREASON_DATA=$(SHARED_DATA) $(VENV)/bin/emoreason eval --config eval/configs/fer2013-dev-embedded-aus-only.yaml
+	$(VENV)/bin/emoreason eval compare out/eval/fer2013-dev-embedded out/eval/fer2013-dev-embedded-aus-only
+
+# The leaderboard (eval/RESULTS.md): run the configurations whose data is here, then tabulate every run.
+RESULT_CONFIGS ?= fer2013-dev-embedded fer2013-dev-embedded-fer-prior fer2013-dev-embedded-aus-only fer2013-publictest-embedded
+results: setup
+	$(PIP) install -q --no-deps .
+	for c in $(RESULT_CONFIGS); do \
+		EMOREASON_DATA=$(SHARED_DATA) $(VENV)/bin/emoreason eval --config eval/configs/$$c.yaml --quiet || exit 1; done
+	$(VENV)/bin/emoreason eval leaderboard $(addprefix out/eval/,$(RESULT_CONFIGS)) --out eval/RESULTS.md
 
 bench-serving: setup vllm-env
 	$(PIP) install -q --no-deps .

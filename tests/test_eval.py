@@ -354,3 +354,41 @@ def test_limit_sample_compare_and_a_mismatched_run_dir(labelled_folder, tmp_path
     assert any(line.startswith("| samples | 10 | 6 |") for line in table)
     with pytest.raises(ValueError, match="holds another run"):
         run_eval(RunConfig("folder", str(labelled_folder), backend_options={"use_prior": False}), tmp_path / "a")
+
+
+def test_run_configuration_file_flags_win_and_the_leaderboard(labelled_folder, tmp_path, monkeypatch, capsys):
+    from emoreason.cli import main
+
+    monkeypatch.setenv("EMOREASON_TEST_DATA", str(labelled_folder.parent))
+    config = tmp_path / "folder-embedded.yaml"
+    config.write_text(f"benchmark: folder\ndata: $EMOREASON_TEST_DATA/{labelled_folder.name}\n"
+                      f"out: {tmp_path / 'configured'}\nbackend: embedded\nlimit: 9\nno_prior: true\n")  # fmt: skip
+    assert main(["eval", "--config", str(config), "--limit", "4", "--quiet"]) == 0  # the flag wins over `limit: 9`
+    report = json.loads((tmp_path / "configured" / "report.json").read_text())
+    assert report["n"] == 4 and report["run"]["backend_options"] == {"use_prior": False}
+    assert report["run"]["data"] == str(labelled_folder)  # $VARS expanded
+    capsys.readouterr()
+    assert main(["eval", "leaderboard", str(tmp_path / "configured"), "--out", str(tmp_path / "RESULTS.md")]) == 0
+    board = (tmp_path / "RESULTS.md").read_text().splitlines()
+    assert "| benchmark | split | run | backend | expression prior | samples | accuracy |" in board[4]
+    assert board[6].startswith("| folder | default | configured | embedded (no prior) | emoreason | 4 |")
+
+    config.write_text("benchmark: folder\nlimt: 3\n")
+    assert main(["eval", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.strip() == f"emoreason: error: --config {config}: unknown setting 'limt' " \
+                                              "(the keys are `emoreason eval` flags)"  # fmt: skip
+
+
+def test_the_shipped_run_configurations_name_known_settings():
+    """eval/configs/*.yaml: every key is an `emoreason eval` flag and every benchmark exists."""
+    import yaml
+
+    from emoreason.cli import build_parser
+
+    configs = sorted((Path(__file__).resolve().parent.parent / "eval" / "configs").glob("*.yaml"))
+    assert len(configs) >= 30
+    defaults = vars(build_parser().parse_args(["eval"]))
+    for path in configs:
+        settings = yaml.safe_load(path.read_text())
+        assert settings["benchmark"] in BENCHMARKS, path
+        assert set(settings) <= set(defaults), (path, set(settings) - set(defaults))
