@@ -7,10 +7,13 @@ import base64
 import io
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -205,3 +208,38 @@ def test_access_log_is_structured_and_has_no_image_bytes(client, astronaut, capl
     entry = next(e for e in lines if e["path"] == "/v1/chat/completions")
     assert entry["status"] == 200 and entry["model"] == "emoreason" and entry["ms"] > 0 and entry["request_id"]
     assert all(len(r.getMessage()) < 400 for r in caplog.records)  # no bodies, no base64
+
+
+def test_the_serving_client_example_against_a_live_gateway(gateway, tmp_path, astronaut):
+    """serving/client.py, run as a user runs it: the openai SDK, a streamed follow-up and /v1/analyze."""
+    root = Path(__file__).resolve().parent.parent
+    image = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(image)
+    command = [sys.executable, str(root / "serving" / "client.py"), str(image), "--base-url", f"{gateway.url}/v1",
+               "--api-key", KEY]  # fmt: skip
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "models: ['emoreason']" and lines[1].startswith("<think>")
+    assert any(line.startswith("face 0: happiness (AUs: ") and "AU12" in line for line in lines)
+    assert any(line.startswith("follow-up: ") and len(line) > 40 for line in lines)
+    assert '"backend": "embedded"' in lines[-1] and lines[-1].startswith("analyze: ")
+
+
+def test_the_compose_commands_are_valid_emoreason_commands():
+    """serving/compose.yaml runs `emoreason serve` and `emoreason ui`: their flags must exist."""
+    import yaml
+
+    from emoreason.cli import build_parser
+
+    services = yaml.safe_load((Path(__file__).resolve().parent.parent / "serving" / "compose.yaml").read_text())
+    services = services["services"]
+    for name in ("gateway", "demo"):
+        command = services[name]["command"]
+        assert command[0] == "emoreason"
+        args = build_parser().parse_args(command[1:])
+        assert args.host == "0.0.0.0"
+    gateway = build_parser().parse_args(services["gateway"]["command"][1:])
+    assert (
+        gateway.backend == "vllm" and gateway.adapter == ["sft", "grpo"] and gateway.base_url == "http://vllm:8001/v1"
+    )

@@ -7,7 +7,10 @@ One vLLM server per test run (module fixture). The vLLM environment is `make vll
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +158,25 @@ def test_gateway_in_front_of_vllm_with_streaming_and_adapter_selection(vllm, ast
     finally:
         for engine in engines.values():
             engine.close()
+
+
+def test_the_serving_launch_configurations_parse_with_vllms_own_parser():
+    """serving/vllm/*.yaml: every key is a vLLM flag with a valid value (vLLM's own parser; no model loaded)."""
+    root = Path(__file__).resolve().parent.parent / "serving" / "vllm"
+    configs = sorted(str(p) for p in root.glob("*.yaml"))
+    script = (
+        "import sys, json\n"
+        "from vllm.entrypoints.launchers.cli_args import make_arg_parser\n"
+        "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+        "for path in sys.argv[1:]:\n"
+        "    a = make_arg_parser(FlexibleArgumentParser()).parse_args(['--config', path])\n"
+        "    print(json.dumps({'path': path, 'name': a.served_model_name, 'mm': a.limit_mm_per_prompt,\n"
+        "                      'loras': [m.name for m in a.lora_modules or []], 'tp': a.tensor_parallel_size}))\n"
+    )
+    proc = subprocess.run([_vllm_python(), "-c", script, *configs], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    parsed = {Path(d["path"]).name: d for d in map(json.loads, proc.stdout.splitlines())}
+    assert set(parsed) == {"cpu.yaml", "gpu.yaml", "gpu-lora.yaml", "gpu-tp2.yaml"}
+    assert all(d["name"] == ["emoreason"] for d in parsed.values())
+    assert parsed["gpu-lora.yaml"]["loras"] == ["sft", "grpo"] and parsed["gpu-lora.yaml"]["mm"]["video"] == 1
+    assert parsed["gpu-tp2.yaml"]["tp"] == 2
