@@ -126,20 +126,25 @@ class TinyChatServer:
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     status = server.fail_next.pop(0) if server.fail_next else None
                 try:
+                    reply = self._answer(status)
+                finally:  # no longer in flight before the reply leaves: a pooled client may send the next at once
+                    with server._lock:
+                        server.in_flight -= 1
+                self._reply(*reply)
+
+            def _answer(self, status: int | None) -> tuple:
+                try:
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                     server.requests.append(body)
                     if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
-                        return self._reply(401, {"error": {"message": "invalid api key"}})
+                        return 401, {"error": {"message": "invalid api key"}}
                     if status is not None:
-                        return self._reply(status, {"error": {"message": f"injected {status}"}}, {"Retry-After": "0"})
+                        return status, {"error": {"message": f"injected {status}"}}, {"Retry-After": "0"}
                     time.sleep(server.delay_s)
                     if self.path != "/v1/chat/completions":
-                        return self._reply(404, {"error": {"message": f"no route {self.path}"}})
-                    return self._reply(200, server.complete(body))
+                        return 404, {"error": {"message": f"no route {self.path}"}}
+                    return 200, server.complete(body)
                 except (KeyError, ValueError) as exc:
-                    return self._reply(400, {"error": {"message": f"bad request: {exc}"}})
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
+                    return 400, {"error": {"message": f"bad request: {exc}"}}
 
         return Handler

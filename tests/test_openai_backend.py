@@ -12,11 +12,12 @@ import pytest
 
 from emoreason import Analyzer
 from emoreason.data.records import TrainingRecord, read_jsonl
-from emoreason.data.synth import Synthesizer, synth_request
+from emoreason.data.synth import Synthesizer, synth_conversation
+from emoreason.endpoint import ChatEndpoint
 from emoreason.models.loading import load_model
 from emoreason.parsing import parse_output
 from emoreason.reasoning.openai_backend import EndpointError, OpenAIBackend
-from emoreason.reasoning.vlm import face_requests
+from emoreason.reasoning.vlm import FaceRequest, face_requests
 
 from .conftest import ASTRONAUT_ANALYSIS, teach
 from .openai_server import TinyChatServer
@@ -35,7 +36,8 @@ def server(tiny_model_dir, astronaut):
     with Analyzer(backend="embedded") as a:
         observations = a.frontend.observe(astronaut)
     labelled = TrainingRecord(id="x", image="x.png", emotion="happiness")
-    requests = [*face_requests([(observations, astronaut)]), synth_request(labelled, observations[0])]
+    synth = FaceRequest(0, observations[0], *synth_conversation(labelled, observations[0]), None)
+    requests = [*face_requests([(observations, astronaut)]), synth]
     losses = teach(backend, requests, [ASTRONAUT_ANALYSIS] * 2)
     assert losses[-1] < 0.05, f"the tiny model did not learn the analysis (loss {losses[-1]:.3f})"
     with TinyChatServer(loaded, api_key=KEY) as running:
@@ -55,7 +57,7 @@ def fresh(server):
 
 
 def _analyzer(server, **options):
-    opts = dict(base_url=server.base_url, model="tiny", api_key=KEY, max_new_tokens=60, backoff=0.01)
+    opts = dict(base_url=server.base_url, model="tiny", api_key=KEY, max_new_tokens=60)
     opts.update(options)
     return Analyzer(backend="openai", **opts)
 
@@ -90,7 +92,7 @@ def test_retries_with_backoff_on_429_and_5xx(fresh, astronaut):
 
 def test_gives_up_after_the_retries_and_the_batch_goes_on(fresh, astronaut, two_faces):
     fresh.fail_next[:] = [503, 503]
-    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, max_retries=1, backoff=0.01, concurrency=1)
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, max_retries=1, concurrency=1)
     with Analyzer(backend="embedded") as a:
         items = [(a.frontend.observe(img), img) for img in (astronaut, two_faces)]
     results = backend.analyze_batch(items)
@@ -100,22 +102,26 @@ def test_gives_up_after_the_retries_and_the_batch_goes_on(fresh, astronaut, two_
 
 
 def test_client_errors_are_not_retried(fresh):
-    backend = OpenAIBackend(fresh.base_url, "tiny", api_key="wrong", max_retries=3, backoff=0.01)
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key="wrong", max_retries=3)
     with pytest.raises(EndpointError, match="HTTP 401: invalid api key"):
-        backend.post({"model": "tiny", "messages": []})
+        backend.endpoint.complete([{"role": "user", "content": "hi"}])
     assert len(fresh.requests) == 1
 
 
 def test_timeout_is_retried_then_reported(fresh):
     fresh.delay_s = 1.0
-    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, timeout=0.2, max_retries=1, backoff=0.01)
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, timeout=0.2, max_retries=1)
     with pytest.raises(EndpointError, match="failed after 2 attempts"):
-        backend.post({"model": "tiny", "messages": [{"role": "user", "content": "hi"}]})
+        backend.endpoint.complete([{"role": "user", "content": "hi"}])
+    deadline = time.monotonic() + 30  # both attempts reached the server and ended there: none leaks into the next test
+    while (len(fresh.requests) < 2 or fresh.in_flight) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(fresh.requests) == 2
 
 
 def test_concurrency_limit(fresh, two_faces):
     fresh.delay_s = 0.2
-    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, concurrency=2, max_new_tokens=4, backoff=0.01)
+    backend = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, concurrency=2, max_new_tokens=4)
     with Analyzer(backend="embedded") as a:
         items = [(a.frontend.observe(two_faces), two_faces)] * 3  # six faces
     results = backend.analyze_batch(items)
@@ -170,7 +176,7 @@ def _astronaut_records(tmp_path, astronaut) -> Path:
 
 def test_synth_through_the_endpoint_keeps_what_agrees_with_the_labels(fresh, tmp_path, astronaut):
     records = read_jsonl(_astronaut_records(tmp_path, astronaut))[0]
-    writer = OpenAIBackend(fresh.base_url, "tiny", api_key=KEY, max_new_tokens=60, concurrency=2, logprobs=False)
+    writer = ChatEndpoint(fresh.base_url, "tiny", api_key=KEY, max_tokens=60, concurrency=2)
     synth = Synthesizer(face_mode="detect", writer=writer)
     results = list(synth.run(records))
     synth.close()

@@ -116,6 +116,11 @@ def test_recipe_overrides_and_errors(tmp_path):
         load_recipe(RECIPES / "sft.yaml", ["trainer.max_steps"])
     with pytest.raises(FileNotFoundError, match="recipe not found"):
         load_recipe(tmp_path / "nope.yaml")
+    with pytest.raises(ValueError, match=r"trainer: unknown trl SFTConfig field\(s\): learning_rat \(did you mean "
+                                         r"learning_rate\?\)"):  # fmt: skip
+        load_recipe(RECIPES / "sft.yaml", ["trainer.learning_rat=1e-4"])
+    with pytest.raises(ValueError, match="GRPOConfig field"):
+        load_recipe(RECIPES / "grpo.yaml", ["trainer.num_generation=4"])
 
 
 def test_loop_grows_the_sft_set_and_resumes(workdir):

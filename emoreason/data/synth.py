@@ -20,13 +20,12 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
+from ..endpoint import ChatEndpoint, EndpointError
 from ..face.frontend import FaceFrontEnd, FrontEndConfig
 from ..imageio import InputError, load_image
 from ..parsing import parse_output
-from ..prompting import build_messages, render_synth_hint
+from ..prompting import PromptImages, build_messages, render_synth_hint, to_openai_messages
 from ..reasoning.embedded import EmbeddedBackend
-from ..reasoning.openai_backend import EndpointError, OpenAIBackend
-from ..reasoning.vlm import FaceRequest
 from ..rewards import consistency_score
 from ..types import AUActivation, FaceObservation
 from .records import RecordError, TrainingRecord
@@ -73,14 +72,14 @@ def check_description(text: str, emotion: str, gold_aus: list[int]) -> tuple[str
 class Synthesizer:
     """Explains labelled records with the embedded engine, or with a model behind an endpoint.
 
-    `writer=None` uses the embedded engine (FACS rules, no model). An `OpenAIBackend` asks an
+    `writer=None` uses the embedded engine (FACS rules, no model). A `ChatEndpoint` asks an
     OpenAI-compatible server instead: the inference prompt plus the labels
     (prompts/synth.jinja), `concurrency` requests in flight. Either way every text goes
     through the same check, so a model that ignores the labels only costs rejections.
     """
 
     def __init__(
-        self, face_mode: str = "full", frontend: FaceFrontEnd | None = None, writer: OpenAIBackend | None = None
+        self, face_mode: str = "full", frontend: FaceFrontEnd | None = None, writer: ChatEndpoint | None = None
     ):
         self.frontend = frontend or FaceFrontEnd(FrontEndConfig(face_mode=face_mode))
         self.engine = EmbeddedBackend()
@@ -107,7 +106,7 @@ class Synthesizer:
             text = f"<think>{think}</think>\n<answer>{record.emotion}</answer>"
         else:
             try:
-                text = self.writer.generate(synth_request(record, obs)).text
+                text = self.writer.text(synth_messages(record, obs))
             except EndpointError as exc:
                 return SynthResult(record, False, str(exc), "endpoint error")
         category, detail = check_description(text, record.emotion, record.aus)
@@ -151,12 +150,17 @@ class Synthesizer:
         self.frontend.close()
 
 
-def synth_request(record: TrainingRecord, obs: FaceObservation) -> FaceRequest:
+def synth_conversation(record: TrainingRecord, obs: FaceObservation) -> tuple[list[dict], PromptImages]:
     """The inference conversation for the face, with the labels the analysis must reach appended."""
     messages, images = build_messages(obs)
     text_part = messages[-1]["content"][-1]
     text_part["text"] += "\n" + render_synth_hint(record.emotion, record.aus)
-    return FaceRequest(0, obs, messages, images, None)
+    return messages, images
+
+
+def synth_messages(record: TrainingRecord, obs: FaceObservation) -> list[dict]:
+    """`synth_conversation` in the OpenAI message form (images as data URLs), as sent to the endpoint."""
+    return to_openai_messages(*synth_conversation(record, obs))
 
 
 def rejection_errors(results: Iterable[SynthResult]) -> list[RecordError]:

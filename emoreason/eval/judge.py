@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..endpoint import ChatEndpoint, EndpointError
 from ..prompting import load_template
-from ..reasoning.openai_backend import EndpointError, OpenAIBackend
 
 JUDGE_FILE = "judge.jsonl"
 
@@ -37,8 +37,8 @@ class Judge:
     def __init__(self, base_url: str, model: str | None, api_key: str | None = None, concurrency: int = 8):
         if not model:
             raise ValueError("--judge-url needs --judge-model (the judge's served model name)")
-        self.endpoint = OpenAIBackend(base_url, model, api_key=api_key, concurrency=concurrency, max_new_tokens=32,
-                                      logprobs=False)  # fmt: skip
+        self.endpoint = ChatEndpoint(base_url, model, api_key=api_key, concurrency=concurrency, max_tokens=32,
+                                     temperature=0.0)  # fmt: skip
 
     def prompt(self, row: dict[str, Any]) -> str:
         aus = [f"AU{c}" for c in row.get("gold_aus") or []]
@@ -52,11 +52,9 @@ class Judge:
         return text.strip()
 
     def score(self, row: dict[str, Any]) -> dict[str, Any]:
-        body = {"model": self.endpoint.model, "messages": [{"role": "user", "content": self.prompt(row)}],
-                **self.endpoint.body_options}  # fmt: skip
         try:
-            reply = self.endpoint.post(body)["choices"][0]["message"]["content"] or ""
-        except (EndpointError, KeyError, IndexError, TypeError) as exc:
+            reply = self.endpoint.text([{"role": "user", "content": self.prompt(row)}])
+        except EndpointError as exc:
             return {"id": row["id"], "judge": None, "reply": "", "error": str(exc)}
         return {"id": row["id"], "judge": parse_score(reply), "reply": reply, "error": None}
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..defaults import ALIGNED_FACE_SIZE
 from ..imageio import check_dimensions
 from ..types import FaceObservation
 from .align import FER_TEMPLATE, align_face, box_crop
@@ -37,7 +38,7 @@ class FrontEndConfig:
     expression_flip_tta: bool = True  # emoreason face models: average the face and its mirror image
     encoder: str | None = None  # emoreason-face (the face model) or an open_clip architecture; None = encoder off
     encoder_pretrained: str | None = None  # open_clip tag or local checkpoint path
-    aligned_size: int = 224
+    aligned_size: int = ALIGNED_FACE_SIZE
 
     def __post_init__(self) -> None:
         if self.face_mode not in ("detect", "full"):

@@ -8,35 +8,28 @@ the confidence means what it means for the other backends; a server that returns
 `confidence=None`. A face whose request still fails after the retries gets a result with no
 emotion and the error as its text: the rest of the batch goes on.
 
-Plain `urllib` (no client library): the protocol is small, and the behaviour on errors is
-emoreason's to choose.
+The HTTP side (the official openai SDK: pooling, retries, timeouts, streams) is
+`emoreason/endpoint.py`, shared with the judge and `data synth`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import random
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
+from ..defaults import CONCURRENCY, MAX_NEW_TOKENS, MAX_RETRIES, REQUEST_TIMEOUT_S
+from ..endpoint import ChatEndpoint, EndpointError
 from ..prompting import to_openai_messages
 from ..types import FaceAnalysis, FaceObservation
 from .confidence import label_distribution
 from .vlm import FaceRequest, Generation, VLMBackend, face_requests, group_by_item, label_set, to_face_analysis
 
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 TOP_LOGPROBS = 20  # OpenAI's maximum
-
-
-class EndpointError(RuntimeError):
-    """A request that failed for good (after retries, or a 4xx that retrying cannot fix)."""
+__all__ = ["EndpointError", "OpenAIBackend"]  # EndpointError lives in emoreason.endpoint; importable here too
 
 
 class OpenAIBackend(VLMBackend):
@@ -50,11 +43,10 @@ class OpenAIBackend(VLMBackend):
         base_url: str,
         model: str,
         api_key: str | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 3,
-        backoff: float = 1.0,
-        concurrency: int = 8,
-        max_new_tokens: int = 384,
+        timeout: float = REQUEST_TIMEOUT_S,
+        max_retries: int = MAX_RETRIES,
+        concurrency: int = CONCURRENCY,
+        max_new_tokens: int = MAX_NEW_TOKENS,
         do_sample: bool = False,
         temperature: float = 1.0,
         top_p: float = 1.0,
@@ -63,25 +55,18 @@ class OpenAIBackend(VLMBackend):
         logprobs: bool = True,
         batch_size: int | None = None,
     ):
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"--base-url {base_url!r}: expected http(s)://host[:port]/v1")
-        self.url = base_url.rstrip("/") + "/chat/completions"
-        self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self.timeout = float(timeout)
-        self.max_retries = int(max_retries)
-        self.backoff = float(backoff)
-        self.concurrency = max(1, int(concurrency))
-        self.batch_size = int(batch_size or self.concurrency)  # images the Analyzer groups per call
         self.include_scene = include_scene
         self.logprobs = logprobs
         self.body_options: dict[str, Any] = {
             "max_tokens": int(max_new_tokens),
             "temperature": float(temperature) if do_sample else 0.0,
             "top_p": float(top_p) if do_sample else 1.0,
+            "seed": None if seed is None else int(seed),
         }
-        if seed is not None:
-            self.body_options["seed"] = int(seed)
+        self.endpoint = ChatEndpoint(base_url, model, api_key=api_key, timeout=timeout, max_retries=max_retries,
+                                     concurrency=concurrency, **self.body_options)  # fmt: skip
+        self.url, self.model, self.concurrency = self.endpoint.url, model, self.endpoint.concurrency
+        self.batch_size = int(batch_size or self.concurrency)  # images the Analyzer groups per call
 
     def analyze_batch(
         self,
@@ -108,19 +93,15 @@ class OpenAIBackend(VLMBackend):
         except EndpointError as exc:
             return Generation(text="", error=str(exc))
 
-    def body(self, request: FaceRequest, video: dict[str, Any] | None = None) -> dict[str, Any]:
-        body = {
-            "model": self.model,
-            "messages": to_openai_messages(request.messages, request.images, video=video),
-            **self.body_options,
-        }
-        if self.logprobs:
-            body.update(logprobs=True, top_logprobs=TOP_LOGPROBS)
-        return body
+    def messages(self, request: FaceRequest, video: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return to_openai_messages(request.messages, request.images, video=video)
+
+    def _logprob_options(self) -> dict[str, Any]:
+        return {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if self.logprobs else {}
 
     def generate(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Generation:
         t0 = time.perf_counter()
-        reply = self.post(self.body(request, video))
+        reply = self.endpoint.complete(self.messages(request, video), **self._logprob_options())
         try:
             choice = reply["choices"][0]
             text = choice["message"]["content"] or ""
@@ -133,23 +114,13 @@ class OpenAIBackend(VLMBackend):
         """Yield the text as the server streams it (str deltas), then the finished `Generation`."""
         t0 = time.perf_counter()
         text, content = "", []
-        with self._open({**self.body(request, video), "stream": True}) as resp:
-            for raw in resp:  # server-sent events, one `data: {...}` line per chunk
-                line = raw.decode("utf-8", errors="replace").strip()
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    choice = (json.loads(data).get("choices") or [{}])[0]
-                except (ValueError, AttributeError):
-                    raise EndpointError(f"{self.url}: malformed stream chunk") from None
-                content += (choice.get("logprobs") or {}).get("content") or []
-                delta = (choice.get("delta") or {}).get("content") or ""
-                if delta:
-                    text += delta
-                    yield delta
+        for chunk in self.endpoint.stream(self.messages(request, video), **self._logprob_options()):
+            choice = (chunk.get("choices") or [{}])[0]
+            content += (choice.get("logprobs") or {}).get("content") or []
+            delta = (choice.get("delta") or {}).get("content") or ""
+            if delta:
+                text += delta
+                yield delta
         yield self._generation(request, text, content, t0)
 
     @staticmethod
@@ -169,55 +140,8 @@ class OpenAIBackend(VLMBackend):
         """The messages the first face's analysis was asked with, rebuilt exactly (same prompt, labels, images
         and face tokens), so a follow-up continues the very conversation the model answered."""
         request = self.requests([(observations, image)], labels)[0]
-        return self.body(request, self.video_parts([request])[0])["messages"]
+        return self.messages(request, self.video_parts([request])[0])
 
     def chat(self, messages: list[dict[str, Any]]) -> str:
         """The model's reply to a conversation (follow-ups). Raises EndpointError."""
-        reply = self.post({"model": self.model, "messages": messages, **self.body_options})
-        try:
-            return reply["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
-            raise EndpointError(f"{self.url}: reply has no choices[0].message.content") from None
-
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON with retries; returns the decoded reply or raises EndpointError (one line)."""
-        with self._open(body) as resp:
-            try:
-                return json.loads(resp.read())
-            except (ValueError, TimeoutError, ConnectionError) as exc:
-                raise EndpointError(f"{self.url}: unreadable reply ({type(exc).__name__})") from None
-
-    def _open(self, body: dict[str, Any]) -> Any:
-        """The open HTTP response to a POST of `body`, after retries; raises EndpointError (one line)."""
-        data = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            wait = self.backoff * (2**attempt) * (0.5 + random.random() / 2)
-            try:
-                req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-                return urllib.request.urlopen(req, timeout=self.timeout)
-            except urllib.error.HTTPError as exc:
-                detail = _error_detail(exc)
-                last = f"HTTP {exc.code}: {detail}"
-                if exc.code not in RETRY_STATUS:
-                    raise EndpointError(f"{self.url}: {last}") from None
-                retry_after = exc.headers.get("Retry-After") if exc.headers else None
-                if retry_after and retry_after.replace(".", "", 1).isdigit():
-                    wait = min(float(retry_after), 60.0)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                last = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
-            if attempt < self.max_retries:
-                time.sleep(wait)
-        raise EndpointError(f"{self.url}: failed after {self.max_retries + 1} attempts ({last})")
-
-
-def _error_detail(exc: urllib.error.HTTPError) -> str:
-    try:
-        payload = json.loads(exc.read() or b"{}")
-        error = payload.get("error", payload)
-        return str(error.get("message", error) if isinstance(error, dict) else error)[:200]
-    except (ValueError, AttributeError):
-        return exc.reason or "error"
+        return self.endpoint.text(messages)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..defaults import MAX_NEW_TOKENS
 from ..types import FaceAnalysis, FaceObservation
 from .confidence import label_distribution
 from .vlm import FaceRequest, Generation, VLMBackend, face_requests, group_by_item, label_set, to_face_analysis
@@ -32,7 +33,7 @@ class TransformersBackend(VLMBackend):
         device: str | None = None,
         quantization: str | None = None,
         batch_size: int = 8,
-        max_new_tokens: int = 384,
+        max_new_tokens: int = MAX_NEW_TOKENS,
         do_sample: bool = False,
         temperature: float = 1.0,
         top_p: float = 1.0,

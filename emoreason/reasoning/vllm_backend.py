@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..defaults import LOCAL_VLLM_URL
 from .openai_backend import OpenAIBackend
 from .vlm import FaceRequest, face_requests
 
-DEFAULT_URL = "http://127.0.0.1:8000/v1"
+DEFAULT_URL = LOCAL_VLLM_URL  # a local `emoreason vllm-serve`
 
 
 class VLLMBackend(OpenAIBackend):

