@@ -35,10 +35,12 @@ test: setup vllm-env browser
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
-# ruff pinned in pyproject (dev extra): the same rules and formatting everywhere. CI runs this before the tests.
+# ruff pinned in pyproject (dev extra): the same rules and formatting everywhere; mypy on the public modules.
+# CI runs this before the tests.
 lint: setup
-	$(VENV)/bin/ruff check emoreason tests bench
-	$(VENV)/bin/ruff format --check emoreason tests bench
+	$(VENV)/bin/ruff check emoreason tests bench serving
+	$(VENV)/bin/ruff format --check emoreason tests bench serving
+	$(VENV)/bin/mypy  # the public modules listed in pyproject.toml [tool.mypy]
 
 bench: bench-accuracy bench-frontend bench-backends bench-learnability bench-serving
 

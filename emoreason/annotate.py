@@ -13,7 +13,7 @@ _COLOURS = [(46, 204, 113), (52, 152, 219), (231, 76, 60), (241, 196, 15), (155,
 PANEL_WIDTH = 260
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -25,7 +25,7 @@ def annotate(rgb: np.ndarray, analysis: EmotionAnalysis, max_aus: int = 8) -> Im
     img = Image.fromarray(rgb).convert("RGB")
     scale = max(1.0, 480 / max(img.size))  # small benchmark crops are enlarged so the drawing is legible
     if scale > 1:
-        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.BICUBIC)
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(img)
     line = max(2, round(min(img.size) / 200))
     font = _font(14)

@@ -134,9 +134,9 @@ def to_openai_messages(
     """The same conversation for an OpenAI-compatible server: images as `image_url` data URLs; the
     video placeholder (face tokens) as the given `video` part (vLLM's `video_embeds`)."""
     pending = iter(images.images)
-    out = []
+    out: list[dict[str, Any]] = []
     for message in messages:
-        parts = []
+        parts: list[dict[str, Any]] = []
         for part in message["content"]:
             if part["type"] == "image":
                 parts.append({"type": "image_url", "image_url": {"url": image_data_url(next(pending))}})

@@ -113,11 +113,10 @@ class IoUTracker:
             assigned[i] = tid
             used.add(tid)
         for i, face in enumerate(analysis.faces):
-            tid = assigned.get(i)
-            if tid is None:
-                tid = len(self.tracks)
-                self.tracks.append(FaceTrack(tid))
-            face.track_id = tid
+            if i not in assigned:
+                assigned[i] = len(self.tracks)
+                self.tracks.append(FaceTrack(assigned[i]))
+            tid = face.track_id = assigned[i]
             self._last_seen[tid] = (self._step, face.box)
             self.tracks[tid].points.append(
                 TrackPoint(

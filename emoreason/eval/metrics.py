@@ -140,7 +140,7 @@ def calibration(confidences: Sequence[float | None], correct: Sequence[bool], bi
     (0.4, 0.75)
     """
     scored = [(float(p), bool(ok)) for p, ok in zip(confidences, correct) if p is not None]
-    table = []
+    table: list[dict[str, float | None]] = []
     ece = 0.0
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
