@@ -218,7 +218,12 @@ def test_grpo_with_face_tokens_runs_and_ships_the_projector(sft_face_run, workdi
 
 def test_grpo_face_tokens_reach_generation_log_probs_and_the_projector_gradient(sft_face_run, workdir, tmp_path):
     """In-process, one generation batch: the face tokens are in the prompt trl generates from, they change
-    the log-probs GRPO optimises, and the policy gradient reaches the projector."""
+    the log-probs GRPO optimises, and the policy gradient reaches the projector.
+
+    trl reaches generation-and-scoring and the per-token log-probs only through `train()`, which would
+    hide the three facts checked here, so this test calls those two steps by their (private) names;
+    `_tokenize_prompts` is emoreason's own override (training/face_grpo.py), the loss is the public
+    `compute_loss`."""
     import torch
 
     from emoreason.models.face_tokens import VIDEO_PAD
@@ -257,7 +262,7 @@ def test_grpo_face_tokens_reach_generation_log_probs_and_the_projector_gradient(
 
     batch["advantages"] = torch.tensor([1.0, -1.0, 1.0, -1.0])  # as if rewards differed within each group
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which this test does not run
-    trainer._compute_loss(trainer.model, batch).backward()
+    trainer.compute_loss(trainer.model, batch).backward()
     grads = [p.grad for p in projector.parameters()]
     assert all(g is not None for g in grads) and any(float(g.abs().max()) > 0 for g in grads)
 

@@ -28,7 +28,7 @@ from ..prompting import PromptImages, build_messages, render_synth_hint, to_open
 from ..reasoning.embedded import EmbeddedBackend
 from ..rewards import consistency_score
 from ..types import AUActivation, FaceObservation
-from .records import RecordError, TrainingRecord
+from .records import TrainingRecord
 
 GOLD_INTENSITY = 2.5  # a gold AU the detector did not measure is written as moderate (FACS "C")
 
@@ -161,7 +161,3 @@ def synth_conversation(record: TrainingRecord, obs: FaceObservation) -> tuple[li
 def synth_messages(record: TrainingRecord, obs: FaceObservation) -> list[dict]:
     """`synth_conversation` in the OpenAI message form (images as data URLs), as sent to the endpoint."""
     return to_openai_messages(*synth_conversation(record, obs))
-
-
-def rejection_errors(results: Iterable[SynthResult]) -> list[RecordError]:
-    return [RecordError(str(r.record.image_path), r.reason) for r in results if not r.accepted]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -70,6 +71,16 @@ def _ms(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 2)
 
 
+class _Found(NamedTuple):
+    """A face found in an image, before it is measured."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    source: str  # detector | full | fallback
+    keypoints: np.ndarray | None  # BlazeFace's 6 keypoints (eyes first)
+    geometry: FaceGeometry | None  # the mesh, when finding the face already fitted it
+
+
 class FaceFrontEnd:
     """Owns the mediapipe graphs and models; not thread-safe (one per worker)."""
 
@@ -89,80 +100,97 @@ class FaceFrontEnd:
             self.encoder = make_face_encoder(c.encoder, c.encoder_pretrained)
 
     def observe(self, rgb: np.ndarray, face_mode: str | None = None) -> list[FaceObservation]:
-        mode = face_mode or self.config.face_mode
+        """Every face in the image (the largest `max_faces`), measured: box, mesh, crops, AUs, prior."""
         h, w = rgb.shape[:2]
         check_dimensions(w, h)  # arrays from the Python API too: no size that aborts OpenCV reaches it
-        whole = (0.0, 0.0, float(w), float(h))
         t0 = time.perf_counter()
-        faces: list[tuple[tuple[float, float, float, float], float, str, np.ndarray | None, FaceGeometry | None]] = []
-        if mode == "full":
-            faces.append((whole, 1.0, "full", None, self.mesher.fit(rgb, whole, context=1.5)))
-        else:
-            for det in self.detector.detect(rgb)[: self.config.max_faces]:
-                faces.append((det.box, det.score, "detector", det.keypoints, None))
-            if not faces and max(h, w) <= self.config.fallback_max_side:
-                geometry = self.mesher.fit(rgb, whole, context=1.5)
-                if geometry is not None:
-                    faces.append((whole, 0.0, "fallback", None, geometry))
+        faces = self._find_faces(rgb, face_mode or self.config.face_mode)
         detect_ms = _ms(t0)
-
-        observations = []
-        for index, (box, score, source, keypoints, geometry) in enumerate(faces):
-            timings = {"detect": detect_ms if index == 0 else 0.0}
-            t = time.perf_counter()
-            if geometry is None and source == "detector":
-                geometry = self.mesher.fit(rgb, box, context=1.6)
-            timings["landmarks"] = _ms(t)
-
-            t = time.perf_counter()
-            eyes = geometry.eye_centers if geometry is not None else keypoints[:2] if keypoints is not None else None
-            if eyes is not None:
-                crop = align_face(rgb, eyes[0], eyes[1], self.config.aligned_size)
-            else:
-                crop = box_crop(rgb, box, self.config.aligned_size)
-            if source in ("full", "fallback"):  # a pre-cropped face: the expression model sees it as it is
-                expression_crop = rgb if max(h, w) <= 2 * FER_CROP_SIZE else box_crop(rgb, whole, FER_CROP_SIZE)
-            elif eyes is not None:  # a face in a photo: cut with FER2013's eye geometry
-                expression_crop = align_face(rgb, eyes[0], eyes[1], FER_CROP_SIZE, template=FER_TEMPLATE)
-            else:
-                expression_crop = box_crop(rgb, box, FER_CROP_SIZE)
-            timings["align"] = _ms(t)
-
-            t = time.perf_counter()
-            aus = self.au_detector.detect(geometry, crop) if geometry is not None else []
-            timings["au"] = _ms(t)
-            observations.append(
-                FaceObservation(
-                    index=index,
-                    box=tuple(round(float(v), 2) for v in box),
-                    detection_score=round(float(score), 4),
-                    source=source,
-                    aus=aus,
-                    pose=geometry.pose() if geometry is not None else None,
-                    landmarks=geometry.points if geometry is not None else None,
-                    aligned_crop=crop,
-                    expression_crop=expression_crop,
-                    timings=timings,
-                )
-            )
-
+        observations = [self._measure(rgb, index, face, detect_ms if index == 0 else 0.0)
+                        for index, face in enumerate(faces)]  # fmt: skip
         if self.expression is not None and observations:
-            t = time.perf_counter()
             # A whole-image face (benchmark crop) is seen as it was trained (measured better than re-cropping
             # 48 px faces); a detected face is cropped with FER2013's eye geometry (`expression_crop`).
-            for o, prior in zip(observations, self.expression.predict([o.expression_crop for o in observations])):
+            priors = self._timed(observations, "expression", self.expression.predict,
+                                 [o.expression_crop for o in observations])  # fmt: skip
+            for o, prior in zip(observations, priors):
                 o.expression_prior = prior
-            per_face = _ms(t) / len(observations)
-            for o in observations:
-                o.timings["expression"] = round(per_face, 2)
         if self.encoder is not None and observations:
-            t = time.perf_counter()
-            for o, emb in zip(observations, self.encoder.encode([o.aligned_crop for o in observations])):
+            embeddings = self._timed(observations, "encoder", self.encoder.encode,
+                                     [o.aligned_crop for o in observations])  # fmt: skip
+            for o, emb in zip(observations, embeddings):
                 o.embedding = emb
-            per_face = _ms(t) / len(observations)
-            for o in observations:
-                o.timings["encoder"] = round(per_face, 2)
         return observations
+
+    def _find_faces(self, rgb: np.ndarray, mode: str) -> list[_Found]:
+        """Detected faces (or the whole image as one face in `full` mode, or as a fallback for small images)."""
+        h, w = rgb.shape[:2]
+        whole = (0.0, 0.0, float(w), float(h))
+        if mode == "full":
+            return [_Found(whole, 1.0, "full", None, self.mesher.fit(rgb, whole, context=1.5))]
+        faces = [_Found(d.box, d.score, "detector", d.keypoints, None)
+                 for d in self.detector.detect(rgb)[: self.config.max_faces]]  # fmt: skip
+        if not faces and max(h, w) <= self.config.fallback_max_side:
+            geometry = self.mesher.fit(rgb, whole, context=1.5)
+            if geometry is not None:
+                faces.append(_Found(whole, 0.0, "fallback", None, geometry))
+        return faces
+
+    def _measure(self, rgb: np.ndarray, index: int, face: _Found, detect_ms: float) -> FaceObservation:
+        """One face: its mesh, the aligned and expression crops, its AUs."""
+        timings = {"detect": detect_ms}
+        t = time.perf_counter()
+        geometry = face.geometry
+        if geometry is None and face.source == "detector":
+            geometry = self.mesher.fit(rgb, face.box, context=1.6)
+        timings["landmarks"] = _ms(t)
+        t = time.perf_counter()
+        eyes = geometry.eye_centers if geometry is not None else None
+        if eyes is None and face.keypoints is not None:
+            eyes = face.keypoints[:2]  # BlazeFace's eye keypoints when the mesh could not be fitted
+        crop, expression_crop = self._crops(rgb, face, eyes)
+        timings["align"] = _ms(t)
+        t = time.perf_counter()
+        aus = self.au_detector.detect(geometry, crop) if geometry is not None else []
+        timings["au"] = _ms(t)
+        return FaceObservation(
+            index=index,
+            box=tuple(round(float(v), 2) for v in face.box),
+            detection_score=round(float(face.score), 4),
+            source=face.source,
+            aus=aus,
+            pose=geometry.pose() if geometry is not None else None,
+            landmarks=geometry.points if geometry is not None else None,
+            aligned_crop=crop,
+            expression_crop=expression_crop,
+            timings=timings,
+        )
+
+    def _crops(self, rgb: np.ndarray, face: _Found, eyes) -> tuple[np.ndarray, np.ndarray]:
+        """(the eye-levelled crop the VLM and encoder see, the crop the expression model sees)."""
+        h, w = rgb.shape[:2]
+        if eyes is not None:
+            crop = align_face(rgb, eyes[0], eyes[1], self.config.aligned_size)
+        else:
+            crop = box_crop(rgb, face.box, self.config.aligned_size)
+        if face.source in ("full", "fallback"):  # a pre-cropped face: the expression model sees it as it is
+            whole = (0.0, 0.0, float(w), float(h))
+            expression_crop = rgb if max(h, w) <= 2 * FER_CROP_SIZE else box_crop(rgb, whole, FER_CROP_SIZE)
+        elif eyes is not None:  # a face in a photo: cut with FER2013's eye geometry
+            expression_crop = align_face(rgb, eyes[0], eyes[1], FER_CROP_SIZE, template=FER_TEMPLATE)
+        else:
+            expression_crop = box_crop(rgb, face.box, FER_CROP_SIZE)
+        return crop, expression_crop
+
+    @staticmethod
+    def _timed(observations: list[FaceObservation], name: str, fn, crops: list[np.ndarray]) -> list:
+        """fn(crops) for all faces at once; its time shared out per face as timings[name]."""
+        t = time.perf_counter()
+        out = fn(crops)
+        per_face = round(_ms(t) / len(observations), 2)
+        for o in observations:
+            o.timings[name] = per_face
+        return out
 
     def close(self) -> None:
         self.detector.close()

@@ -139,54 +139,25 @@ async def _send_error(send, exc: APIError) -> None:
 
 
 def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = None) -> FastAPI:
+    """The FastAPI app: the routes of a `Gateway`, its error handlers, access log, keys and body limit."""
     settings = settings or GatewaySettings()
     if not engines:
         raise ValueError("the gateway needs at least one model")
+    gateway = Gateway(engines, settings)
     app = FastAPI(title="emoreason gateway", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.engines = engines
-    app.state.settings = settings
-    limiter = Limiter(settings.max_concurrency)
-    created = int(time.time())
+    app.state.engines, app.state.settings, app.state.gateway = engines, settings, gateway
+    app.middleware("http")(gateway.access_and_auth)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s)  # outermost
+    _install_error_handlers(app)
+    app.add_api_route("/health", gateway.health, methods=["GET"])
+    app.add_api_route("/v1/models", gateway.models, methods=["GET"])
+    app.add_api_route("/v1/analyze", gateway.analyze, methods=["POST"])
+    app.add_api_route("/v1/chat/completions", gateway.chat, methods=["POST"])
+    return app
 
-    def authorised(request: Request) -> bool:
-        scheme, _, key = request.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and key.strip() in settings.api_keys  # RFC 7235: the scheme ignores case
 
-    # ------------------------------------------------------------------ plumbing
-    @app.middleware("http")
-    async def access_and_auth(request: Request, call_next):
-        request_id = uuid.uuid4().hex[:12]
-        t0 = time.perf_counter()
-        status = 500
-        try:
-            if request.url.path != "/health" and settings.api_keys and not authorised(request):
-                raise APIError(401, "missing or invalid API key (Authorization: Bearer KEY)",
-                               type="authentication_error", code="invalid_api_key")  # fmt: skip
-            response = await call_next(request)
-        except APIError as exc:
-            response = _error_response(exc)
-        except Exception as exc:  # noqa: BLE001 - the client gets one line; a trace only for real faults
-            known = _known_error(exc)  # starlette wraps errors raised while the body streams in (task groups)
-            if isinstance(known, APIError):
-                response = _error_response(known)
-            elif isinstance(known, ClientDisconnect):  # the client went away mid-body: nothing to answer
-                response = _error_response(APIError(400, "client disconnected", code="client_disconnected"))
-            else:
-                error_log.exception("unhandled error on %s", request.url.path)
-                response = _error_response(APIError(500, "internal error", type="server_error"))
-        status = response.status_code
-        response.headers["x-request-id"] = request_id
-        client = request.client.host if request.client else None
-        access_log.info(json.dumps({
-            "request_id": request_id, "method": request.method, "path": request.url.path, "status": status,
-            "ms": round((time.perf_counter() - t0) * 1000, 1), "client": client,
-            "model": getattr(request.state, "model", None),
-        }))  # fmt: skip
-        return response
-
-    app.add_middleware(
-        BodyLimit, limit=settings.max_body_bytes, read_timeout_s=settings.read_timeout_s
-    )  # outermost: before anything reads the body
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error in the OpenAI shape: ours, unknown routes and methods, FastAPI's own validation."""
 
     @app.exception_handler(APIError)
     async def api_error(_: Request, exc: APIError):
@@ -194,7 +165,6 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        """Unknown routes and methods too answer in the OpenAI error shape."""
         if exc.status_code == 404:
             message = f"no route {request.url.path[:100]}; see /v1/models, /v1/chat/completions, /v1/analyze"
         elif exc.status_code == 405:
@@ -210,14 +180,58 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return _error_response(APIError(400, f"{where or 'request'}: {first.get('msg', 'invalid request')}"))
 
-    async def work(slot: Slot, fn, *args):
+
+class Gateway:
+    """The served models, the limits, and the route handlers over them."""
+
+    def __init__(self, engines: dict[str, Engine], settings: GatewaySettings):
+        self.engines = engines
+        self.settings = settings
+        self.limiter = Limiter(settings.max_concurrency)
+        self.created = int(time.time())
+
+    # ------------------------------------------------------------------ plumbing
+    def authorised(self, request: Request) -> bool:
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and key.strip() in self.settings.api_keys  # RFC 7235: any case
+
+    async def access_and_auth(self, request: Request, call_next):
+        """Keys, one JSON access-log line per request, and one-line errors (a trace only for real faults)."""
+        request_id = uuid.uuid4().hex[:12]
+        t0 = time.perf_counter()
+        try:
+            if request.url.path != "/health" and self.settings.api_keys and not self.authorised(request):
+                raise APIError(401, "missing or invalid API key (Authorization: Bearer KEY)",
+                               type="authentication_error", code="invalid_api_key")  # fmt: skip
+            response = await call_next(request)
+        except APIError as exc:
+            response = _error_response(exc)
+        except Exception as exc:  # noqa: BLE001
+            known = _known_error(exc)  # starlette wraps errors raised while the body streams in (task groups)
+            if isinstance(known, APIError):
+                response = _error_response(known)
+            elif isinstance(known, ClientDisconnect):  # the client went away mid-body: nothing to answer
+                response = _error_response(APIError(400, "client disconnected", code="client_disconnected"))
+            else:
+                error_log.exception("unhandled error on %s", request.url.path)
+                response = _error_response(APIError(500, "internal error", type="server_error"))
+        response.headers["x-request-id"] = request_id
+        client = request.client.host if request.client else None
+        access_log.info(json.dumps({
+            "request_id": request_id, "method": request.method, "path": request.url.path,
+            "status": response.status_code, "ms": round((time.perf_counter() - t0) * 1000, 1), "client": client,
+            "model": getattr(request.state, "model", None),
+        }))  # fmt: skip
+        return response
+
+    async def work(self, slot: Slot, fn, *args):
         """Blocking work (the front-end, a backend) in a worker thread within `slot` and the deadline. On
         timeout the client gets 504 and the slot stays taken until the work really ends."""
         future = asyncio.ensure_future(run_in_threadpool(fn, *args))
-        done, _ = await asyncio.wait({future}, timeout=settings.request_timeout_s)
+        done, _ = await asyncio.wait({future}, timeout=self.settings.request_timeout_s)
         if not done:
             slot.release_when_done(future)
-            raise APIError(504, f"analysis timed out after {settings.request_timeout_s:g} s",
+            raise APIError(504, f"analysis timed out after {self.settings.request_timeout_s:g} s",
                            type="server_error", code="timeout")  # fmt: skip
         try:
             return future.result()
@@ -230,116 +244,119 @@ def create_app(engines: dict[str, Engine], settings: GatewaySettings | None = No
         except EndpointError as exc:  # a follow-up to the model server failed
             raise _upstream_error(exc) from None
 
-    def answered(analysed: Analysed) -> Analysed:
-        """The analysis, or 502 if the model server failed for any of its faces (the same on every route)."""
-        failed = [f.error for f in analysed.analysis.faces if f.error]
-        if failed:
-            raise _upstream_error(failed[0])
-        return analysed
-
-    async def decode(slot: Slot, data: bytes, param: str = "image_url"):
+    async def decode(self, slot: Slot, data: bytes, param: str = "image_url"):
         """Image bytes -> checked RGB pixels, in a worker thread (a 24 MP JPEG must not stall the loop)."""
-        return await work(slot, decode_image, data, settings, param)
+        return await self.work(slot, decode_image, data, self.settings, param)
 
-    def engine_for(request: Request, name: Any) -> Engine:
+    def engine_for(self, request: Request, name: Any) -> Engine:
         if name is not None and not isinstance(name, str):  # a multipart form field may be a file
             raise APIError(400, "model: expected a string", param="model")
-        name = name or next(iter(engines))
-        if name not in engines:
+        name = name or next(iter(self.engines))
+        if name not in self.engines:
             shown = name if len(name) <= 64 else name[:61] + "..."
-            raise APIError(404, f"model {shown!r} not found; available: {', '.join(engines)}", param="model",
+            raise APIError(404, f"model {shown!r} not found; available: {', '.join(self.engines)}", param="model",
                            code="model_not_found")  # fmt: skip
         request.state.model = name
-        return engines[name]
+        return self.engines[name]
 
     # ------------------------------------------------------------------ routes
-    @app.get("/health")
-    async def health(request: Request):
+    async def health(self, request: Request):
         """Alive, to anyone; model names and load only with a key (when keys are set)."""
-        if settings.api_keys and not authorised(request):
+        if self.settings.api_keys and not self.authorised(request):
             return {"status": "ok"}
-        return {"status": "ok", "models": list(engines), "in_flight": limiter.in_flight}
+        return {"status": "ok", "models": list(self.engines), "in_flight": self.limiter.in_flight}
 
-    @app.get("/v1/models")
-    async def models():
+    async def models(self):
         return {"object": "list", "data": [
-            {"id": name, "object": "model", "created": created, "owned_by": "emoreason", "backend": e.backend}
-            for name, e in engines.items()]}  # fmt: skip
+            {"id": name, "object": "model", "created": self.created, "owned_by": "emoreason", "backend": e.backend}
+            for name, e in self.engines.items()]}  # fmt: skip
 
-    @app.post("/v1/analyze")
-    async def analyze(request: Request):
-        with Slot(limiter) as slot:  # admitted (or refused with 429) before the body is read
-            content_type = request.headers.get("content-type", "").lower()
-            if content_type.startswith("multipart/form-data"):
-                form = await request.form()
-                upload = form.get("file")
-                if upload is None or not hasattr(upload, "read"):
-                    raise APIError(400, "file: missing (send the image as the multipart field `file`)", param="file")
-                data = await upload.read(settings.max_image_bytes + 1)
-                if len(data) > settings.max_image_bytes:
-                    raise APIError(413, f"file: image larger than {settings.max_image_bytes} bytes", param="file")
-                model = form.get("model")
-                landmarks = False
-            else:
-                body: AnalyzeRequest = await run_in_threadpool(parse, AnalyzeRequest, await _json(request))
-                if not body.image:
-                    raise APIError(400, "image: missing (base64 or a data URL)", param="image")
-                if body.image.startswith("data:"):
-                    data = await image_bytes(body.image, settings, param="image")
-                else:
-                    data = await run_in_threadpool(decode_base64, body.image, settings, "image")
-                model, landmarks = body.model, body.landmarks
-            engine = engine_for(request, model)
-            rgb = await decode(slot, data, "image")
-            analysed = answered(await work(slot, engine.analyze, rgb))
+    async def analyze(self, request: Request):
+        with Slot(self.limiter) as slot:  # admitted (or refused with 429) before the body is read
+            data, model, landmarks = await self._analyze_body(request)
+            engine = self.engine_for(request, model)
+            rgb = await self.decode(slot, data, "image")
+            analysed = _answered(await self.work(slot, engine.analyze, rgb))
             return analysed.analysis.to_dict(landmarks=landmarks)
 
-    @app.post("/v1/chat/completions")
-    async def chat(request: Request):
-        with Slot(limiter) as slot:  # admitted (or refused with 429) before the body is read
+    async def _analyze_body(self, request: Request) -> tuple[bytes, Any, bool]:
+        """(image bytes, model name, landmarks) from a multipart upload or a JSON body."""
+        settings = self.settings
+        if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or not hasattr(upload, "read"):
+                raise APIError(400, "file: missing (send the image as the multipart field `file`)", param="file")
+            data = await upload.read(settings.max_image_bytes + 1)
+            if len(data) > settings.max_image_bytes:
+                raise APIError(413, f"file: image larger than {settings.max_image_bytes} bytes", param="file")
+            return data, form.get("model"), False
+        body: AnalyzeRequest = await run_in_threadpool(parse, AnalyzeRequest, await _json(request))
+        if not body.image:
+            raise APIError(400, "image: missing (base64 or a data URL)", param="image")
+        if body.image.startswith("data:"):
+            data = await image_bytes(body.image, settings, param="image")
+        else:
+            data = await run_in_threadpool(decode_base64, body.image, settings, "image")
+        return data, body.model, body.landmarks
+
+    async def chat(self, request: Request):
+        with Slot(self.limiter) as slot:  # admitted (or refused with 429) before the body is read
             body: ChatRequest = await run_in_threadpool(parse, ChatRequest, await _json(request))
-            engine = engine_for(request, body.model)
+            engine = self.engine_for(request, body.model)
             messages, stream, landmarks = body.messages, body.stream, body.emoreason.landmarks
             if messages[-1].role != "user":
                 raise APIError(400, "messages: the last message must be the user's", param="messages")
             image_turn, url = _last_image(messages)
-            rgb = await decode(slot, await image_bytes(url, settings, param=f"messages[{image_turn}].image_url"))
+            data = await image_bytes(url, self.settings, param=f"messages[{image_turn}].image_url")
+            rgb = await self.decode(slot, data)
             follow_up = image_turn < len(messages) - 1
             if stream and not follow_up and engine.streams:  # tokens as the VLM server writes them
                 t0 = time.perf_counter()  # the front-end first, so that its failures are plain JSON errors
-                observations = await work(slot, engine.observe, rgb)
+                observations = await self.work(slot, engine.observe, rgb)
                 tokens = engine.stream(rgb, observations, time.perf_counter() - t0)
                 slot.hand_on()  # the stream gives the slot back when it ends
-                events = _live_stream(tokens, limiter, request.state.model, created, landmarks)
+                events = _live_stream(tokens, self.limiter, request.state.model, self.created, landmarks)
                 return StreamingResponse(events, media_type="text/event-stream")
-            analysed: Analysed = answered(await work(slot, engine.analyze, rgb))
+            analysed: Analysed = _answered(await self.work(slot, engine.analyze, rgb))
             if not analysed.analysis.faces:
                 text = "No face was found in the image."
             elif follow_up:
                 turns = [{"role": m.role, "content": m.text()} for m in messages[image_turn + 1 :]
                          if m.role in ("user", "assistant")]  # fmt: skip
-                text = await work(slot, engine.follow_up, analysed, turns)
+                text = await self.work(slot, engine.follow_up, analysed, turns)
             else:
                 text = _analysis_text(analysed)
-        result = analysed.analysis.to_dict(landmarks=landmarks)
-        reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        model = request.state.model
-        if stream:
-            return StreamingResponse(_stream(reply_id, model, created, text, result), media_type="text/event-stream")
-        return {
-            "id": reply_id,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": len(text.split()), "total_tokens": len(text.split())},
-            "emoreason": result,
-        }
-
-    return app
+        return _chat_reply(request.state.model, self.created, text, analysed.analysis.to_dict(landmarks=landmarks),
+                           stream)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- helpers
+def _chat_reply(model: str, created: int, text: str, result: dict[str, Any], stream: bool):
+    """A finished analysis as a chat completion (or its server-sent events), the result in `emoreason`."""
+    reply_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    if stream:
+        return StreamingResponse(_stream(reply_id, model, created, text, result), media_type="text/event-stream")
+    words = len(text.split())
+    return {
+        "id": reply_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": words, "total_tokens": words},
+        "emoreason": result,
+    }
+
+
+def _answered(analysed: Analysed) -> Analysed:
+    """The analysis, or 502 if the model server failed for any of its faces (the same on every route)."""
+    failed = [f.error for f in analysed.analysis.faces if f.error]
+    if failed:
+        raise _upstream_error(failed[0])
+    return analysed
+
+
 def _upstream_error(cause: object) -> APIError:
     """The one answer to a failed model server: 502, a bounded one-line reason."""
     reason = " ".join(str(cause).split())[:200]

@@ -42,8 +42,6 @@ from ..face.face_model import FaceNetConfig, build_face_net, centre_crop, normal
 from ..labels import normalize_label
 from .config import apply_overrides
 
-SPLITS = ("face", "val", "vlm")
-
 
 @dataclass
 class FaceModelRecipe:
@@ -193,12 +191,53 @@ def evaluate(net: torch.nn.Module, images: np.ndarray, targets: np.ndarray, conf
 def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | Path, progress: bool = True) -> dict:
     """Train (or resume) a face model; returns the exported model's figures."""
     from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(recipe.threads or os.cpu_count() or 1)
     torch.manual_seed(recipe.seed)
+    train_x, train_y, val_x, val_y = _face_split(recipe, data, out)
+    recipe.net.mean = float(train_x.mean() / 255.0)
+    recipe.net.std = float(train_x.std() / 255.0)
+    counts = np.bincount(train_y, minlength=len(recipe.net.classes)).astype(np.float64)
+    log_prior = torch.tensor(np.log(np.maximum(counts, 1) / counts.sum()), dtype=torch.float32)
+
+    net = build_face_net(recipe.net)
+    optimizer = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
+                                weight_decay=recipe.weight_decay)  # fmt: skip
+    steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
+    state = _resume(out / "checkpoint.pt", net, optimizer)
+    (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
+    writer = SummaryWriter(str(out / "tb"))
+    for epoch in range(state["epoch"], recipe.epochs):
+        generator = torch.Generator().manual_seed(recipe.seed * 1000 + epoch)  # an epoch's own, so resuming repeats it
+        t0 = time.time()
+        loss = _train_epoch(net, optimizer, recipe, train_x, train_y, log_prior, epoch, steps_per_epoch, generator,
+                            writer, progress)  # fmt: skip
+        metrics = evaluate(net, val_x, val_y, recipe.net)
+        state["seconds"] += time.time() - t0
+        state["epoch"] = epoch + 1
+        for k, v in metrics.items():
+            writer.add_scalar(f"val/{k}", v, epoch + 1)
+        line = {"epoch": epoch + 1, "train_loss": round(loss, 4), **{k: round(v, 4) for k, v in metrics.items()},
+                "seconds": round(state["seconds"], 1),
+                "faces_per_s": round(len(train_x) / (time.time() - t0), 1)}  # fmt: skip
+        with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(line) + "\n")
+        print(json.dumps(line), file=sys.stderr)
+        if metrics["uar_tta"] > state["best_uar"]:  # model selection on the validation split only
+            state["best_uar"], state["best_epoch"] = metrics["uar_tta"], epoch + 1
+            extra = {"trained": {"data": str(data), "faces": len(train_x), "val_faces": len(val_x),
+                                 "epoch": epoch + 1, "val": metrics, "recipe": asdict(recipe)}}  # fmt: skip
+            save_face_model(net, recipe.net, out / "model", extra)
+        _checkpoint(out / "checkpoint.pt", net, optimizer, state)
+    writer.close()
+    return {"best_epoch": state["best_epoch"], "best_val_uar_tta": state["best_uar"], "seconds": state["seconds"],
+            "model": str(out / "model")}  # fmt: skip
+
+
+def _face_split(recipe: FaceModelRecipe, data: str | Path, out: Path) -> tuple:
+    """(train images, train labels, val images, val labels): the face and val parts of the hashed split."""
     classes = list(recipe.net.classes)
     rows = [(p, e) for p, e in read_labelled_faces(data) if e in classes]
     split = [split_of(p.name, recipe.split_val_percent, recipe.split_vlm_percent) for p, _ in rows]
@@ -210,83 +249,66 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
         raise ValueError(f"{data}: no faces in the training or validation split")
     train_x, train_y = load_faces(train_rows, classes, recipe.net.image_size, out / "cache")
     val_x, val_y = load_faces(val_rows, classes, recipe.net.image_size, out / "cache")
-    recipe.net.mean = float(train_x.mean() / 255.0)
-    recipe.net.std = float(train_x.std() / 255.0)
-    counts = np.bincount(train_y, minlength=len(classes)).astype(np.float64)
-    log_prior = torch.tensor(np.log(np.maximum(counts, 1) / counts.sum()), dtype=torch.float32)
+    return train_x, train_y, val_x, val_y
 
-    net = build_face_net(recipe.net)
-    optimizer = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
-                                weight_decay=recipe.weight_decay)  # fmt: skip
-    steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
+
+def _lr_at(recipe: FaceModelRecipe, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up, then a cosine decay to zero at the last step."""
     total, warmup = recipe.epochs * steps_per_epoch, int(recipe.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return recipe.lr * (step + 1) / warmup
+    return recipe.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return recipe.lr * (step + 1) / warmup
-        return recipe.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
-    state = {"epoch": 0, "best_uar": -1.0, "best_epoch": -1, "seconds": 0.0}
-    checkpoint = out / "checkpoint.pt"
-    if checkpoint.is_file():  # resume where the last run stopped
-        saved = torch.load(checkpoint, weights_only=False)
-        net.load_state_dict(saved["net"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state = saved["state"]
-        random.setstate(saved["rng"]["python"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        print(f"resuming {out} after epoch {state['epoch']}", file=sys.stderr)
-    (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
-    writer = SummaryWriter(str(out / "tb"))
-    generator = torch.Generator().manual_seed(recipe.seed * 1000 + state["epoch"])
-    targets_all = torch.from_numpy(train_y)
-    for epoch in range(state["epoch"], recipe.epochs):
-        net.train()
-        t0 = time.time()
-        order = torch.randperm(len(train_x), generator=generator)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="step",
-                   file=sys.stderr, disable=not progress)  # fmt: skip
-        running = 0.0
-        for i in bar:
-            step = epoch * steps_per_epoch + i
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step)
-            idx = order[i * recipe.batch_size : (i + 1) * recipe.batch_size]
-            x = augment(normalise(torch.from_numpy(train_x[idx.numpy()]), recipe.net), recipe, generator)
-            logits = net(x) + recipe.logit_adjustment * log_prior  # logit adjustment: balanced raw logits
-            loss = F.cross_entropy(logits, targets_all[idx], label_smoothing=recipe.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running = 0.98 * running + 0.02 * loss.item() if i else loss.item()
-            bar.set_postfix(loss=f"{running:.3f}")
-            if step % 50 == 0:
-                writer.add_scalar("train/loss", loss.item(), step)
-                writer.add_scalar("train/lr", lr_at(step), step)
-        metrics = evaluate(net, val_x, val_y, recipe.net)
-        state["seconds"] += time.time() - t0
-        state["epoch"] = epoch + 1
-        for k, v in metrics.items():
-            writer.add_scalar(f"val/{k}", v, epoch + 1)
-        line = {"epoch": epoch + 1, "train_loss": round(running, 4), **{k: round(v, 4) for k, v in metrics.items()},
-                "seconds": round(state["seconds"], 1),
-                "faces_per_s": round(len(train_x) / (time.time() - t0), 1)}  # fmt: skip
-        with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(line) + "\n")
-        print(json.dumps(line), file=sys.stderr)
-        if metrics["uar_tta"] > state["best_uar"]:
-            state["best_uar"], state["best_epoch"] = metrics["uar_tta"], epoch + 1
-            extra = {"trained": {"data": str(data), "faces": len(train_x), "val_faces": len(val_x),
-                                 "epoch": epoch + 1, "val": metrics, "recipe": asdict(recipe)}}  # fmt: skip
-            save_face_model(net, recipe.net, out / "model", extra)
-        tmp = out / "checkpoint.tmp"
-        torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                    "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}}, tmp)  # fmt: skip
-        os.replace(tmp, checkpoint)  # a kill mid-write leaves the previous checkpoint whole
-        generator = torch.Generator().manual_seed(recipe.seed * 1000 + state["epoch"])
-    writer.close()
-    return {"best_epoch": state["best_epoch"], "best_val_uar_tta": state["best_uar"], "seconds": state["seconds"],
-            "model": str(out / "model")}  # fmt: skip
+def _train_epoch(net, optimizer, recipe: FaceModelRecipe, train_x: np.ndarray, train_y: np.ndarray,
+                 log_prior: torch.Tensor, epoch: int, steps_per_epoch: int, generator: torch.Generator, writer,
+                 progress: bool) -> float:  # fmt: skip
+    """One pass over the shuffled training faces; returns the smoothed training loss."""
+    from tqdm import tqdm
+
+    net.train()
+    targets = torch.from_numpy(train_y)
+    order = torch.randperm(len(train_x), generator=generator)
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="step", file=sys.stderr,
+               disable=not progress)  # fmt: skip
+    running = 0.0
+    for i in bar:
+        step = epoch * steps_per_epoch + i
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(recipe, step, steps_per_epoch)
+        idx = order[i * recipe.batch_size : (i + 1) * recipe.batch_size]
+        x = augment(normalise(torch.from_numpy(train_x[idx.numpy()]), recipe.net), recipe, generator)
+        logits = net(x) + recipe.logit_adjustment * log_prior  # logit adjustment: balanced raw logits
+        loss = F.cross_entropy(logits, targets[idx], label_smoothing=recipe.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running = 0.98 * running + 0.02 * loss.item() if i else loss.item()
+        bar.set_postfix(loss=f"{running:.3f}")
+        if step % 50 == 0:
+            writer.add_scalar("train/loss", loss.item(), step)
+            writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
+    return running
+
+
+def _resume(checkpoint: Path, net, optimizer) -> dict:
+    """The run's state (epoch, best UAR, seconds), restored with the weights if a checkpoint exists."""
+    if not checkpoint.is_file():
+        return {"epoch": 0, "best_uar": -1.0, "best_epoch": -1, "seconds": 0.0}
+    saved = torch.load(checkpoint, weights_only=False)
+    net.load_state_dict(saved["net"])
+    optimizer.load_state_dict(saved["optimizer"])
+    random.setstate(saved["rng"]["python"])
+    torch.set_rng_state(saved["rng"]["torch"])
+    print(f"resuming {checkpoint.parent} after epoch {saved['state']['epoch']}", file=sys.stderr)
+    return saved["state"]
+
+
+def _checkpoint(path: Path, net, optimizer, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}}, tmp)  # fmt: skip
+    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint whole
 
 
 def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = None) -> Path:
@@ -301,16 +323,16 @@ def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = 
     meta = json.loads((dest / "config.json").read_text())
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     bench = json.loads(Path(bench_json).read_text()) if bench_json else None
-    (dest / "MODEL_CARD.md").write_text(model_card(meta, history, bench))
+    (dest / "MODEL_CARD.md").write_text(model_card(meta, history, bench, name=dest.name))
     return dest
 
 
-def model_card(meta: dict, history: list[dict], bench: dict | None) -> str:
+def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = "emoreason-face") -> str:
     trained, net = meta["trained"], meta["net"]
     recipe = trained["recipe"]
     hours = history[-1]["seconds"] / 3600  # the history's seconds are cumulative, resumed runs included
     lines = [
-        "# emoreason-face-v1",
+        f"# {name}",
         "",
         "emoreason's expression model and default face encoder: a ResNet-18 layout at a quarter of the usual",
         f"width ({'-'.join(map(str, net['channels']))} channels, {net['layers']} BasicBlocks, a 3x3 stride-1 stem),",
