@@ -32,7 +32,9 @@ test: setup vllm-env browser
 	$(PIP) install -q --no-deps .
 	$(PY) -m pytest
 
+# Everything but the tests marked slow (training runs, tiny VLMs taught, vLLM, the browser): a few minutes.
 test-fast: setup
+	$(PIP) install -q --no-deps .
 	$(PY) -m pytest -m "not slow"
 
 # ruff pinned in pyproject (dev extra): the same rules and formatting everywhere; mypy on the public modules.

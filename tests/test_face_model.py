@@ -13,6 +13,8 @@ from PIL import Image
 from emoreason.cli import main
 from emoreason.training.face_model import load_face_recipe, split_of
 
+pytestmark = pytest.mark.slow  # face-model training runs (small, but training) (make test-fast skips them)
+
 EMOTIONS = ("happiness", "sadness", "surprise", "anger")
 TINY = ["epochs=2", "batch_size=16", "net.channels=[8,16,16,32]", "net.layers=[1,1,1,1]",
         "split_val_percent=30", "split_vlm_percent=10", "lr=0.05", "threads=1"]  # fmt: skip

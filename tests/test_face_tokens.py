@@ -25,6 +25,8 @@ from emoreason.tiny import FAMILIES
 
 from .test_prompts import fixed_face
 
+pytestmark = pytest.mark.slow  # tiny Qwen-VL models built and taught per family (make test-fast skips them)
+
 ENCODER = "ViT-B-32"  # random weights: shapes and plumbing only
 
 

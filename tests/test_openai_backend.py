@@ -22,6 +22,8 @@ from emoreason.reasoning.vlm import FaceRequest, face_requests
 from .conftest import ASTRONAUT_ANALYSIS, teach
 from .openai_server import TinyChatServer
 
+pytestmark = pytest.mark.slow  # a tiny model is taught, then served over HTTP (make test-fast skips them)
+
 KEY = "sk-test-key"
 
 

@@ -14,6 +14,8 @@ from PIL import Image
 
 from emoreason.training.config import load_recipe
 
+pytestmark = pytest.mark.slow  # SFT / GRPO / loop training runs in subprocesses (make test-fast skips them)
+
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = REPO / "training" / "recipes" / "tiny"
 ANALYSIS = (

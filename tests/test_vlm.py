@@ -21,6 +21,8 @@ from emoreason.tiny import FAMILIES, SPECIAL_TOKENS
 
 from .conftest import ASTRONAUT_ANALYSIS, teach
 
+pytestmark = pytest.mark.slow  # tiny Qwen-VL models built and taught per family (make test-fast skips them)
+
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_tiny_model_is_an_ordinary_offline_checkpoint(tiny_model_dir, family):
