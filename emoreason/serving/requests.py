@@ -16,8 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, Valida
 
 from .errors import APIError
 
-MAX_MODEL_NAME = 256
-
 
 class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -57,7 +55,7 @@ class EmoreasonOptions(_Open):
 
 
 class ChatRequest(_Open):
-    model: StrictStr | None = Field(default=None, max_length=MAX_MODEL_NAME)
+    model: StrictStr | None = None  # any length: an unknown name is a 404 that echoes it shortened
     messages: list[Message] = Field(min_length=1)
     stream: StrictBool = False
     emoreason: EmoreasonOptions = EmoreasonOptions()
@@ -65,7 +63,7 @@ class ChatRequest(_Open):
 
 class AnalyzeRequest(_Open):
     image: StrictStr | None = None  # base64 or a data URL (a missing one is its own error)
-    model: StrictStr | None = Field(default=None, max_length=MAX_MODEL_NAME)
+    model: StrictStr | None = None
     landmarks: StrictBool = False
 
 
