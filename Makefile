@@ -53,7 +53,7 @@ bench-accuracy: setup
 	$(PY) bench/accuracy.py --data $(SHARED_DATA)/fer2013-dev --data $(SHARED_DATA)/fer2013/publictest --out out/bench/accuracy.json
 
 # emoreason's face model from the FER2013 training faces (about 70 min on 2 cores; resumes if stopped). The
-# shipped copy lives in emoreason/face/weights/emoreason-face-v1 (make face-model-ship copies a finished run there).
+# shipped copy lives in emoreason/face/weights/emoreason-face-v2 (make face-model-ship copies a finished run there).
 FACE_RUN ?= out/runs/face-model
 face-model: setup
 	$(PIP) install -q --no-deps .
@@ -64,7 +64,7 @@ face-model: setup
 # Copy the finished run into the package with its model card (learning curve + the bench figures).
 face-model-ship:
 	$(PY) -c "from emoreason.training.face_model import ship; \
-		ship('$(FACE_RUN)', 'emoreason/face/weights/emoreason-face-v1', '$(FACE_RUN)/accuracy.json')"
+		ship('$(FACE_RUN)', 'emoreason/face/weights/emoreason-face-v2', '$(FACE_RUN)/accuracy.json')"
 
 bench-frontend: setup
 	$(PY) bench/frontend.py --out out/bench/frontend.json
