@@ -310,6 +310,7 @@ def labelled_folder(tmp_path_factory, astronaut):
     return root
 
 
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_resume_after_a_kill_scores_each_sample_once(labelled_folder, tmp_path):
     run = tmp_path / "run"
     args = ["--benchmark", "folder", "--data", str(labelled_folder), "--out", str(run), "--quiet"]
@@ -338,6 +339,7 @@ def test_resume_after_a_kill_scores_each_sample_once(labelled_folder, tmp_path):
     assert resumed["emotion"]["confusion"] == fresh["emotion"]["confusion"] and resumed["n"] == 30
 
 
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_limit_sample_compare_and_a_mismatched_run_dir(labelled_folder, tmp_path):
     first = run_eval(RunConfig("folder", str(labelled_folder), sample=10, seed=1), tmp_path / "a", progress=False)
     same = run_eval(RunConfig("folder", str(labelled_folder), sample=10, seed=1), tmp_path / "a2", progress=False)

@@ -178,7 +178,7 @@ def _astronaut_records(tmp_path, astronaut) -> Path:
 
 def test_synth_through_the_endpoint_keeps_what_agrees_with_the_labels(fresh, tmp_path, astronaut):
     records = read_jsonl(_astronaut_records(tmp_path, astronaut))[0]
-    writer = ChatEndpoint(fresh.base_url, "tiny", api_key=KEY, max_tokens=60, concurrency=2)
+    writer = ChatEndpoint(fresh.base_url, "tiny", api_key=KEY, max_tokens=60, temperature=0.0, concurrency=2)
     synth = Synthesizer(face_mode="detect", writer=writer)
     results = list(synth.run(records))
     synth.close()

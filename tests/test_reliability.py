@@ -122,6 +122,7 @@ def test_worker_killed_mid_image_costs_that_image_only(isolated, astronaut):
     assert faces[0].expression_prior and isolated.pid != dead_pid and isolated.restarts == restarts + 1
 
 
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_worker_deadline_kills_a_stuck_image(astronaut):
     from emoreason.face.worker import FrontEndCrashed, IsolatedFrontEnd
 
@@ -132,6 +133,7 @@ def test_worker_deadline_kills_a_stuck_image(astronaut):
         assert len(frontend.observe(astronaut)) >= 1
 
 
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_analyzer_batch_goes_on_after_a_worker_crash(astronaut, two_faces):
     from emoreason import Analyzer
 
@@ -145,6 +147,7 @@ def test_analyzer_batch_goes_on_after_a_worker_crash(astronaut, two_faces):
     assert results[2].faces[0].emotion == "happiness"
 
 
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_cli_batch_refuses_the_killer_png_and_goes_on(tmp_path, killer_png, capsys):
     good = write_sample_images(tmp_path)
     (tmp_path / "killer.png").write_bytes(killer_png)
@@ -422,6 +425,7 @@ def test_interop_bearer_case_wrapped_base64_and_non_string_follow_up(guarded):
     assert reply.status_code == 400 and "text" in reply.json()["error"]["message"]
 
 
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_a_timed_out_analysis_keeps_its_slot_until_it_ends(astronaut):
     from emoreason.serving.gateway import create_app
     from emoreason.serving.server import BackgroundServer, build_engines
@@ -587,6 +591,7 @@ def test_fuzz_a_thousand_malformed_requests(astronaut):
     assert sum(statuses.values()) == 1000 and len(statuses) > 2  # the mix reached several kinds of answer
 
 
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_a_half_sent_body_times_out_with_408():
     import socket
 
@@ -611,6 +616,7 @@ def test_a_half_sent_body_times_out_with_408():
 
 
 # ------------------------------------------------------------------ eval: a CSV never shrinks silently
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_eval_csv_reports_left_out_rows_and_keeps_ids_unique(tmp_path, astronaut, capsys):
     from emoreason.cli import main as cli
 

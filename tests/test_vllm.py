@@ -98,9 +98,8 @@ def _first_token_logprobs(vllm, astronaut, model: str, face_projector: str | Non
         observations = analyzer.frontend.observe(astronaut)
     (request,) = backend.requests([(observations, astronaut)], None)
     (video,) = backend.video_parts([request])
-    body = {"model": model, "messages": to_openai_messages(request.messages, request.images, video=video),
-            "max_tokens": 1, "temperature": 0.0, "logprobs": True, "top_logprobs": 5}  # fmt: skip
-    reply = backend.post(body)
+    messages = to_openai_messages(request.messages, request.images, video=video)
+    reply = backend.endpoint.complete(messages, max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=5)
     return [t["logprob"] for t in reply["choices"][0]["logprobs"]["content"][0]["top_logprobs"]]
 
 
