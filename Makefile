@@ -121,7 +121,8 @@ results: setup
 	$(PIP) install -q --no-deps .
 	for c in $(RESULT_CONFIGS); do \
 		EMOREASON_DATA=$(SHARED_DATA) $(VENV)/bin/emoreason eval --config eval/configs/$$c.yaml --quiet || exit 1; done
-	$(VENV)/bin/emoreason eval leaderboard $(addprefix out/eval/,$(RESULT_CONFIGS)) --out eval/RESULTS.md
+	$(VENV)/bin/emoreason eval leaderboard $(addprefix out/eval/,$(RESULT_CONFIGS)) --out eval/RESULTS.md \
+		--machine "$$(nproc) CPU cores ($$(uname -m)), one analysis at a time"
 
 bench-serving: setup vllm-env
 	$(PIP) install -q --no-deps .

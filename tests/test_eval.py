@@ -373,7 +373,8 @@ def test_run_configuration_file_flags_win_and_the_leaderboard(labelled_folder, t
     assert main(["eval", "leaderboard", str(tmp_path / "configured"), "--out", str(tmp_path / "RESULTS.md")]) == 0
     board = (tmp_path / "RESULTS.md").read_text().splitlines()
     assert "| benchmark | split | run | backend | expression prior | samples | accuracy |" in board[4]
-    assert board[6].startswith("| folder | default | configured | embedded (no prior) | emoreason | 4 |")
+    row = f"| folder: {labelled_folder.name} | default | configured | embedded (no prior) | - | 4 |"
+    assert board[6].startswith(row)
 
     config.write_text("benchmark: folder\nlimt: 3\n")
     assert main(["eval", "--config", str(config)]) == 2

@@ -50,6 +50,7 @@ def register(sub) -> None:
     board = tables.add_parser("leaderboard", help="one row per finished run (eval/RESULTS.md)")
     board.add_argument("runs", nargs="+", metavar="RUN_DIR")
     board.add_argument("--out", default=None, help="write the Markdown here instead of stdout")
+    board.add_argument("--machine", default=None, help="what the runs ran on (named beside the timings)")
     board.set_defaults(run=run_leaderboard)
 
 
@@ -63,7 +64,7 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_leaderboard(args: argparse.Namespace) -> int:
     from ...eval.report import leaderboard
 
-    table = leaderboard(args.runs)
+    table = leaderboard(args.runs, machine=args.machine)
     if args.out:
         Path(args.out).write_text(table, encoding="utf-8")
         print(args.out)
