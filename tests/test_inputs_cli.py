@@ -156,9 +156,9 @@ def test_array_input_and_result_roundtrip(analyzer, astronaut):
 
 
 def test_one_meaning_per_flag_with_the_old_names_still_accepted():
-    from emoreason.cli import _build_parser
+    from emoreason.cli import build_parser
 
-    parser = _build_parser()
+    parser = build_parser()
     for argv in (["analyze", "x.png", "--do-sample"], ["analyze", "x.png", "--sample"], ["eval", "--do-sample"]):
         assert parser.parse_args(argv).sample is True  # sampled decoding
     for argv in (["eval", "--subset", "50"], ["eval", "--sample", "50"]):

@@ -59,9 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_build_parser = build_parser  # the name before 0.2
-
-
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # small models: measured 10-30x faster than 2 threads
     parser = build_parser()

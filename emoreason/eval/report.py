@@ -242,16 +242,9 @@ def compare(run_dirs: Sequence[str | Path]) -> str:
     return title + "\n\n" + _table(["metric", *names], rows) + "\n"
 
 
-# The columns of the leaderboard (eval/RESULTS.md): one row per run.
-LEADERBOARD = [
-    ("accuracy", ("emotion", "accuracy")),
-    ("macro-F1", ("emotion", "macro_f1")),
-    ("UAR", ("emotion", "uar")),
-    ("AU F1 (cited)", ("au_cited", "mean_f1")),
-    ("consistency", ("reasoning", "consistency")),
-    ("ECE", ("calibration", "ece")),
-    ("ms / sample", ("ms_per_sample",)),
-]
+# The columns of the leaderboard (eval/RESULTS.md), taken from SUMMARY: one row per run.
+BOARD_COLUMNS = ("accuracy", "macro-F1", "UAR", "AU F1 (cited)", "consistency", "ECE", "ms / sample")
+LEADERBOARD = [(name, path) for name, path in SUMMARY if name in BOARD_COLUMNS]
 
 
 def leaderboard(run_dirs: Sequence[str | Path], title: str = "Results", machine: str | None = None) -> str:

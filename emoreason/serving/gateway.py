@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -291,7 +292,7 @@ class Gateway:
             if len(data) > settings.max_image_bytes:
                 raise APIError(413, f"file: image larger than {settings.max_image_bytes} bytes", param="file")
             return data, form.get("model"), False
-        body: AnalyzeRequest = await run_in_threadpool(parse, AnalyzeRequest, await _json(request))
+        body: AnalyzeRequest = await _body(request, AnalyzeRequest)
         if not body.image:
             raise APIError(400, "image: missing (base64 or a data URL)", param="image")
         if body.image.startswith("data:"):
@@ -302,7 +303,7 @@ class Gateway:
 
     async def chat(self, request: Request):
         with Slot(self.limiter) as slot:  # admitted (or refused with 429) before the body is read
-            body: ChatRequest = await run_in_threadpool(parse, ChatRequest, await _json(request))
+            body: ChatRequest = await _body(request, ChatRequest)
             engine = self.engine_for(request, body.model)
             messages, stream, landmarks = body.messages, body.stream, body.emoreason.landmarks
             if messages[-1].role != "user":
@@ -378,15 +379,20 @@ def _error_response(exc: APIError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:  # in a worker thread: a 16 MB body must not stall the loop
-        body = await run_in_threadpool(json.loads, raw)
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    """The request body as `model`: JSON parsing and validation in one worker-thread hop (a 16 MB body
+    must not stall the loop)."""
+    return await run_in_threadpool(_parse_json, await request.body(), model)
+
+
+def _parse_json(raw: bytes, model: type[BaseModel]) -> Any:
+    try:
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise APIError(400, "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise APIError(400, "request body must be a JSON object")
-    return body
+    return parse(model, body)
 
 
 def _last_image(messages: list[Message]) -> tuple[int, str]:
