@@ -48,6 +48,9 @@ class Recipe:
     face_tokens: FaceTokenSettings = field(default_factory=FaceTokenSettings)
     rewards: dict[str, float] = field(default_factory=lambda: {"format": 0.5, "emotion": 1.0, "au": 1.0,
                                                                "consistency": 0.5})  # fmt: skip
+    # strict: emotion only from a closed <answer>, AUs only from a closed <think> (Facial-R1's rule for
+    # truncated or untagged completions); lenient reads them anyway, as evaluation does (rewards.py).
+    reward_reading: str = "strict"
     trainer: dict[str, Any] = field(default_factory=dict)  # trl SFTConfig / GRPOConfig fields
 
     @property

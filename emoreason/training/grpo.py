@@ -4,7 +4,8 @@ Starts from the SFT adapter (`adapter:` in the recipe) and keeps training that L
 trl's GRPOTrainer: for each prompt (the same inference prompt SFT used, see prepare.py) it
 samples `num_generations` analyses, scores each with the rewards named in the recipe
 (`rewards: {format: 0.5, emotion: 1.0, au: 1.0, consistency: 0.5}`; emoreason/rewards.py,
-the gold `emotion` and `aus` columns reach them), and pushes the policy towards the
+the gold `emotion` and `aus` columns reach them; `reward_reading: strict` gives a truncated or
+untagged completion no emotion or AU credit), and pushes the policy towards the
 better-than-average ones. Each reward is logged separately by trl (rewards/<name>/mean).
 Generation runs through vLLM when the recipe sets `trainer.use_vllm: true` (trl colocate or
 server mode, GPU only), through HF generate otherwise. Resumes from the last checkpoint;
@@ -49,6 +50,8 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     unknown = set(recipe.rewards) - set(REWARDS)
     if unknown:
         raise ValueError(f"unknown reward(s) {sorted(unknown)} in the recipe; known: {sorted(REWARDS)}")
+    if recipe.reward_reading not in ("strict", "lenient"):
+        raise ValueError(f"reward_reading must be strict or lenient, not {recipe.reward_reading!r}")
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     names = list(recipe.rewards)
@@ -68,7 +71,7 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     restore_projector(projector, last_checkpoint(recipe.output_dir))
     common = dict(
         model=model,
-        reward_funcs=[_named(REWARDS[n], n) for n in names],
+        reward_funcs=[_named(REWARDS[n], n, strict=recipe.reward_reading == "strict") for n in names],
         args=args,
         train_dataset=dataset,
         processing_class=processor,
@@ -82,11 +85,11 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     return trainer, projector
 
 
-def _named(fn, name: str):
+def _named(fn, name: str, strict: bool):
     """trl logs each reward under the function's __name__: make it the registry name."""
 
     def reward(completions, **columns):
-        return fn(completions, **columns)
+        return fn(completions, strict=strict, **columns)
 
     reward.__name__ = name
     return reward
