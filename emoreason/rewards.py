@@ -9,18 +9,44 @@ through `parsing.parse_output`, the negation-aware parser the backends use.
 
 The per-sample functions underneath (`format_score`, `emotion_score`, `au_f1`,
 `consistency_score`) are what `emoreason eval` aggregates into its metrics.
+
+Where these rewards deviate from Facial-R1, deliberately:
+- The emotion is the label the answer *commits to* (`parsing.committed_label`), the same
+  function eval's accuracy and the served answer use. An answer naming several labels without
+  singling one out ("surprise or fear") earns 0; Facial-R1 compares the answer text as a whole.
+- AUs are read by a scope-aware parser: denied ("AU12: absent", "no AU4") and supposed ("a smile
+  would show AU12") AUs are not cited, and many more spellings are read ("AU25+26", "AUs 1, 2,
+  and 5", "ＡＵ12", "L12", "AU12E", codes next to CJK text); Facial-R1 matches AU codes by pattern.
+- Reading mode. `strict` (the default for training, recipe key `reward_reading: strict`): the
+  emotion counts only from a closed `<answer>` block and AUs only from a closed `<think>`
+  block, so a truncated or untagged completion gets emotion 0 and AU -1, as in Facial-R1.
+  `lenient` (the default for evaluation and for these functions called directly): an
+  untagged "Answer: fear" line or a cut-off think block is read, because a benchmark should
+  score what the model said, not how it was wrapped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from .facs import supported_emotions
+from .faithfulness import faithfulness_score, states_impression_outweighs
 from .labels import normalize_label
-from .parsing import is_well_formed, parse_output
+from .parsing import ParsedOutput, is_well_formed
+from .parsing import parse_output as _parse_output
 
 RewardFn = Callable[..., list[float | None]]
+
+
+@lru_cache(maxsize=4096)
+def parse_output(text: str) -> ParsedOutput:
+    """The parser, memoised: the rewards of one GRPO step read each completion once, not once per reward.
+    (The rewards only read the result; nothing here mutates it.)"""
+    return _parse_output(text)
+
+
 REWARDS: dict[str, RewardFn] = {}
 
 
@@ -54,19 +80,23 @@ def format_score(text: str) -> float:
     return 1.0 if is_well_formed(text) else 0.0
 
 
-def emotion_score(text: str, gold: str | None) -> float:
-    """1 when the answer's label equals the gold label, else 0; 0.5 when there is no gold label.
+def emotion_score(text: str, gold: str | None, strict: bool = False) -> float:
+    """1 when the label the answer commits to equals the gold label, else 0; 0.5 without a gold label.
 
     >>> emotion_score("<think>.</think><answer>Happy</answer>", "happiness")
     1.0
     >>> emotion_score("<think>.</think><answer>fear</answer>", None)
     0.5
+    >>> emotion_score("Answer: fear", "fear"), emotion_score("Answer: fear", "fear", strict=True)
+    (1.0, 0.0)
     """
     gold_label = normalize_label(gold) if gold else None
     if gold_label is None:
         return 0.5
     parsed = parse_output(text)
-    return 1.0 if parsed.label_valid and parsed.emotion == gold_label else 0.0
+    if strict and parsed.answer_source != "tag":
+        return 0.0
+    return 1.0 if parsed.emotion == gold_label else 0.0
 
 
 def au_f1(predicted: Sequence[int], gold: Sequence[int]) -> float:
@@ -82,10 +112,11 @@ def au_f1(predicted: Sequence[int], gold: Sequence[int]) -> float:
     return 0.0 if tp == 0 else 2 * tp / (len(p) + len(g))
 
 
-def au_score(text: str, gold: Sequence[int] | None) -> float:
+def au_score(text: str, gold: Sequence[int] | None, strict: bool = False) -> float:
     """Facial-R1's AU reward: 2*F1(cited, gold) - 1; -1 when no AU is cited; 0 when there are no gold AUs.
 
-    Negated mentions ("no AU4") are not cited.
+    Denied ("no AU4") and supposed ("would show AU12") mentions are not cited. `strict`: AUs
+    count only from a closed think block (a cut-off completion cites nothing).
 
     >>> au_score("<think>(AU6) (AU12), no AU4</think><answer>happiness</answer>", [6, 12])
     1.0
@@ -96,28 +127,40 @@ def au_score(text: str, gold: Sequence[int] | None) -> float:
     """
     if not gold:
         return 0.0
-    cited = parse_output(text).aus
+    parsed = parse_output(text)
+    cited = parsed.aus if parsed.think_closed or not strict else []
     if not cited:
         return -1.0
     return 2.0 * au_f1(cited, gold) - 1.0
 
 
-def consistency_score(text: str) -> float:
-    """1 when the answer is an emotion that the AUs cited in the think block support, else 0.
+def consistency_score(text: str, strict: bool = False) -> float:
+    """1 when the answer follows from the evidence the reasoning gives, else 0.
 
-    "Support" is the FACS prototype table the embedded engine reasons with
-    (`facs.supported_emotions`): at least half of the emotion's core AUs are cited; a
-    neutral answer is supported when no emotion-defining AU is cited.
+    Two ways: the AUs cited support it under the FACS prototype table the embedded engine
+    reasons with (`facs.supported_emotions`: at least half of the emotion's core AUs cited; a
+    neutral answer when no emotion-defining AU is cited), or the reasoning says plainly that
+    the whole-face impression, with its probability, outweighs the AU evidence for this answer
+    (`faithfulness.states_impression_outweighs`). Deviation from a pure AU rule, deliberate: on
+    48 px faces the AUs are weak and the expression model is right more often; an honest
+    text that says so is consistent. (A stated probability is not yet checked against the
+    prompt's prior: a policy could state one falsely; the faithfulness reward is the guard to
+    extend there.)
 
     >>> consistency_score("<think>(AU6) and (AU12)</think><answer>happiness</answer>")
     1.0
     >>> consistency_score("<think>(AU6) and (AU12)</think><answer>anger</answer>")
     0.0
+    >>> consistency_score("<think>(AU6) (AU12) suggest happiness; the whole-face impression (80% anger) "
+    ...                   "outweighs the AU evidence.</think><answer>anger</answer>")
+    1.0
     """
     parsed = parse_output(text)
-    if parsed.emotion is None or not parsed.label_valid:
+    if parsed.emotion is None or (strict and (parsed.answer_source != "tag" or not parsed.think_closed)):
         return 0.0
-    return 1.0 if parsed.emotion in supported_emotions(parsed.aus) else 0.0
+    if parsed.emotion in supported_emotions(parsed.aus):
+        return 1.0
+    return 1.0 if states_impression_outweighs(parsed.think or "", parsed.emotion) else 0.0
 
 
 # ------------------------------------------------------------- GRPO rewards
@@ -132,39 +175,57 @@ def format_reward(completions: Sequence[Any], **_: Any) -> list[float | None]:
 
 
 @register("emotion")
-def emotion_reward(completions: Sequence[Any], emotion: Sequence[str | None] | None = None, **_: Any) -> list:
+def emotion_reward(
+    completions: Sequence[Any], emotion: Sequence[str | None] | None = None, strict: bool = False, **_: Any
+) -> list:
     """Emotion accuracy per completion against the `emotion` column.
 
     >>> emotion_reward(["<think>a</think><answer>joy</answer>"] * 2, emotion=["happiness", "sadness"])
     [1.0, 0.0]
     """
     golds = emotion if emotion is not None else [None] * len(completions)
-    return [emotion_score(completion_text(c), g) for c, g in zip(completions, golds)]
+    return [emotion_score(completion_text(c), g, strict) for c, g in zip(completions, golds)]
 
 
 @register("au")
-def au_reward(completions: Sequence[Any], aus: Sequence[Sequence[int] | None] | None = None, **_: Any) -> list:
+def au_reward(
+    completions: Sequence[Any], aus: Sequence[Sequence[int] | None] | None = None, strict: bool = False, **_: Any
+) -> list:
     """Facial-R1's AU reward per completion against the `aus` column.
 
     >>> [round(r, 3) for r in au_reward(["<think>(AU4) (AU7)</think><answer>anger</answer>"], aus=[[4, 5, 7, 23]])]
     [0.333]
     """
     golds = aus if aus is not None else [None] * len(completions)
-    return [au_score(completion_text(c), g) for c, g in zip(completions, golds)]
+    return [au_score(completion_text(c), g, strict) for c, g in zip(completions, golds)]
 
 
 @register("consistency")
-def consistency_reward(completions: Sequence[Any], **_: Any) -> list[float | None]:
+def consistency_reward(completions: Sequence[Any], strict: bool = False, **_: Any) -> list[float | None]:
     """Reasoning-answer consistency per completion (no labels needed).
 
     >>> consistency_reward(["<think>(AU1) (AU2) (AU5) (AU26)</think><answer>surprise</answer>"])
     [1.0]
     """
-    return [consistency_score(completion_text(c)) for c in completions]
+    return [consistency_score(completion_text(c), strict) for c in completions]
+
+
+@register("faithfulness")
+def faithfulness_reward(
+    completions: Sequence[Any], measured_aus: Sequence[Sequence[int] | None] | None = None, **_: Any
+) -> list[float | None]:
+    """1 when the reasoning cites only measured AUs, denies none of them and calls the face at rest only
+    when nothing was measured (faithfulness.py); None (no signal) where nothing was measured.
+
+    >>> faithfulness_reward(["<think>(AU6) (AU12)</think><answer>happiness</answer>"] * 2, measured_aus=[[6, 12], [4]])
+    [1.0, 0.0]
+    """
+    measured = measured_aus if measured_aus is not None else [None] * len(completions)
+    return [faithfulness_score(completion_text(c), m) for c, m in zip(completions, measured)]
 
 
 def combined_reward(
-    completions: Sequence[Any], weights: dict[str, float], **columns: Any
+    completions: Sequence[Any], weights: dict[str, float], strict: bool = False, **columns: Any
 ) -> tuple[list[float], dict[str, list[float | None]]]:
     """The weighted sum of the named rewards, and each part (to be logged separately).
 
@@ -177,6 +238,6 @@ def combined_reward(
     unknown = set(weights) - set(REWARDS)
     if unknown:
         raise ValueError(f"unknown reward(s) {sorted(unknown)}; known: {sorted(REWARDS)}")
-    parts = {name: REWARDS[name](completions, **columns) for name in weights}
+    parts = {name: REWARDS[name](completions, strict=strict, **columns) for name in weights}
     total = [sum(weights[name] * (parts[name][i] or 0.0) for name in weights) for i in range(len(completions))]
     return total, parts

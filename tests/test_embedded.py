@@ -59,12 +59,14 @@ def test_reasoning_cites_aus_consistent_with_the_answer():
         assert r.emotion in supported_emotions(cited(r.reasoning)), (aus, r.text)
 
 
-def test_neutral_answer_never_cites_emotion_defining_aus():
-    defining = {c for p in EMOTION_PROTOTYPES.values() for c in p.core}
-    # a strong neutral prior overrules weak AU evidence; the text must not then cite that evidence
+def test_a_prior_that_outweighs_the_aus_is_said_plainly_and_the_aus_stay_cited():
+    # a strong neutral prior overrules weak AU evidence: the text still cites what was measured
+    # (never "no AU12" or "at rest" for a face with AU12), and says what decided and what the AUs suggest
     r = EmbeddedBackend().analyze([face({12: 2.2, 25: 3}, prior={"neutral": 0.97, "happiness": 0.03})])[0]
     assert r.emotion == "neutral"
-    assert not cited(r.reasoning) & defining
+    assert cited(r.reasoning) == {12, 25}
+    assert "at rest" not in r.reasoning and "no AU12" not in r.reasoning
+    assert "would suggest happiness" in r.reasoning and "(97% neutral) outweighs" in r.reasoning
 
 
 def test_prior_and_aus_combine():

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from ..endpoint import ChatEndpoint, EndpointError
 from ..face.frontend import FaceFrontEnd, FrontEndConfig
+from ..faithfulness import breaks
 from ..imageio import InputError, load_image
 from ..parsing import parse_output
 from ..prompting import PromptImages, build_messages, render_synth_hint, to_openai_messages
@@ -55,8 +56,11 @@ def with_gold_aus(obs: FaceObservation, gold: list[int]) -> FaceObservation:
     return replace(obs, aus=aus)
 
 
-def check_description(text: str, emotion: str, gold_aus: list[int]) -> tuple[str, str]:
-    """('', '') when `text` agrees with the labels, else (category, detail)."""
+def check_description(
+    text: str, emotion: str, gold_aus: list[int], measured: list[int] | None = None
+) -> tuple[str, str]:
+    """('', '') when `text` agrees with the labels and with the AUs measured present (if given), else
+    (category, detail)."""
     parsed = parse_output(text)
     if not parsed.format_valid:
         return "bad format", "format is not <think>...</think><answer>...</answer>"
@@ -66,6 +70,9 @@ def check_description(text: str, emotion: str, gold_aus: list[int]) -> tuple[str
         return "AUs differ from the labels", f"cites AUs {parsed.aus}, labels say {sorted(gold_aus)}"
     if not gold_aus and consistency_score(text) < 1.0:
         return "detected AUs do not support the label", f"the detected AUs {parsed.aus} do not support {emotion}"
+    unfaithful = breaks(text, measured) if measured is not None else []
+    if unfaithful:
+        return "unfaithful to the measured AUs", "; ".join(unfaithful)
     return "", ""
 
 
@@ -109,7 +116,8 @@ class Synthesizer:
                 text = self.writer.text(synth_messages(record, obs))
             except EndpointError as exc:
                 return SynthResult(record, False, str(exc), "endpoint error")
-        category, detail = check_description(text, record.emotion, record.aus)
+        measured = [a.code for a in obs.present_aus()] if obs.aus else None
+        category, detail = check_description(text, record.emotion, record.aus, measured)
         if category:
             return SynthResult(record, False, detail, category)
         return SynthResult(replace(record, description=text.strip()), True)

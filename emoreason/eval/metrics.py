@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ..faithfulness import breaks
 from ..rewards import consistency_score, format_score
 
 NONE = "none"  # the confusion-matrix column for "no valid answer"
@@ -88,13 +89,31 @@ def au_metrics(gold: Sequence[Sequence[int]], pred: Sequence[Sequence[int]], pro
 
 
 # --------------------------------------------------------------- reasoning
-def reasoning_metrics(texts: Sequence[str], references: Sequence[str | None]) -> dict[str, Any]:
-    """Format validity and consistency (the rewards' per-sample scores, averaged); ROUGE-L where a
-    reference exists."""
+def reasoning_metrics(
+    texts: Sequence[str], references: Sequence[str | None], measured: Sequence[Sequence[int] | None] | None = None
+) -> dict[str, Any]:
+    """Format validity and consistency (the rewards' per-sample scores, averaged); faithfulness to the
+    measured AUs (the share of texts that break no invariant of faithfulness.py, over the faces whose
+    AUs were measured); ROUGE-L where a reference exists.
+
+    >>> m = reasoning_metrics(["<think>(AU12)</think><answer>happiness</answer>"] * 2, [None, None], [[12], [4]])
+    >>> m["faithful"], m["invariant_breaks"]
+    (0.5, {'cites unmeasured AU12': 1})
+    """
     out: dict[str, Any] = {
         "format_valid": _mean(format_score(t) for t in texts),
         "consistency": _mean(consistency_score(t) for t in texts),
     }
+    scored = [(t, m) for t, m in zip(texts, measured or [None] * len(texts)) if m is not None]
+    if scored:
+        found = [breaks(t, m) for t, m in scored]
+        out["faithful"] = _mean(float(not b) for b in found)
+        out["faithful_n"] = len(scored)
+        counts: dict[str, int] = {}
+        for b in found:
+            for reason in b:
+                counts[reason] = counts.get(reason, 0) + 1
+        out["invariant_breaks"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
     pairs = [(t, r) for t, r in zip(texts, references) if r]
     if pairs:
         out["rouge_l"] = _mean(rouge_l(t, r) for t, r in pairs)

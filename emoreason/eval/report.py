@@ -27,6 +27,7 @@ SUMMARY = [
     ("AU F1 (detector)", ("au_detector", "mean_f1")),
     ("format valid", ("reasoning", "format_valid")),
     ("consistency", ("reasoning", "consistency")),
+    ("faithful", ("reasoning", "faithful")),
     ("ROUGE-L", ("reasoning", "rouge_l")),
     ("ECE", ("calibration", "ece")),
     ("judge", ("judge", "mean")),
@@ -64,7 +65,11 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
         report["au_detector"] = au_metrics(gold, [r.get("detector_aus") or [] for r in with_aus], protocol)
     answered = [r for r in rows if not r.get("error")]
     if answered:
-        report["reasoning"] = reasoning_metrics([r["text"] for r in answered], [r.get("reference") for r in answered])
+        report["reasoning"] = reasoning_metrics(
+            [r["text"] for r in answered],
+            [r.get("reference") for r in answered],
+            [r.get("detector_aus") if r.get("aus_measured") else None for r in answered],
+        )
     judged = [r["judge"] for r in rows if r.get("judge") is not None]
     if judged:
         report["judge"] = {"mean": sum(judged) / len(judged), "n": len(judged)}
@@ -243,7 +248,7 @@ def compare(run_dirs: Sequence[str | Path]) -> str:
 
 
 # The columns of the leaderboard (eval/RESULTS.md), taken from SUMMARY: one row per run.
-BOARD_COLUMNS = ("accuracy", "macro-F1", "UAR", "AU F1 (cited)", "consistency", "ECE", "ms / sample")
+BOARD_COLUMNS = ("accuracy", "macro-F1", "UAR", "AU F1 (cited)", "consistency", "faithful", "ECE", "ms / sample")
 LEADERBOARD = [(name, path) for name, path in SUMMARY if name in BOARD_COLUMNS]
 
 

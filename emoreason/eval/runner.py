@@ -199,6 +199,7 @@ def _row(sample: Sample, face: Any, error: str | None = None, ms: float | None =
         "emotion_scores": {},
         "cited_aus": [],
         "detector_aus": [],
+        "aus_measured": False,
         "text": "",
         "error": error,
         "ms": ms,
@@ -210,6 +211,7 @@ def _row(sample: Sample, face: Any, error: str | None = None, ms: float | None =
             emotion_scores=face.emotion_scores,
             cited_aus=face.cited_aus,
             detector_aus=[a.code for a in face.present_aus()],
+            aus_measured=bool(face.aus),
             text=face.text,
         )
     return row

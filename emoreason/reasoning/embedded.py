@@ -23,9 +23,10 @@ generative model of what a noisy AU detector reports:
 
 The written analysis is deterministic (seeded by the measurements) but varied: several
 phrasings per AU, per intensity and per argument, so that it can serve as SFT data. It
-always cites AUs as "(AU<n>)", states absent AUs in negated form ("no AU12"), and for a
-non-neutral answer cites the core AUs that support it, so the reasoning and the answer stay
-consistent by the same prototype table the consistency reward uses.
+cites every AU measured present as "(AU<n>)", strongest first, writes "no AU<n>" only for
+AUs measured absent, and either shows the answer's support in the cited AUs (the prototype
+table the consistency reward uses) or says plainly that the whole-face impression outweighs
+the AU evidence and what the AUs alone would suggest (faithfulness.py holds it to that).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..facs import AU_CATALOGUE, EMOTION_PROTOTYPES
+from ..facs import EMOTION_PROTOTYPES, supported_emotions
 from ..labels import EMOTIONS, normalize_label
 from ..parsing import find_aus
 from ..types import AUActivation, FaceAnalysis, FaceObservation
@@ -146,9 +147,7 @@ _ABSENT = {
     26: "the jaw is not dropped",
     43: "the eyes are open",
 }
-_REGION_ORDER = ("brows", "eyes", "cheeks", "nose", "mouth", "jaw")
 _OPENERS = ("Looking at the face, ", "Examining the face, ", "On this face, ", "")
-_UPPER_OPENERS = _OPENERS + ("Starting from the upper face, ", "In the upper face, ")
 _CONCLUDERS = (
     "Together, {aus} form the pattern of {emotion}: {rationale}.",
     "{aus} together point to {emotion}, since {rationale}.",
@@ -160,10 +159,18 @@ _SINGLE_CONCLUDERS = (  # one cited AU: "together" would read wrongly
     "Here {aus} is the cue for {emotion}: {rationale}.",
 )
 _RULE_OUTS = ("{alt} is less likely because {why}.", "it is not {alt}: {why}.", "{alt} can be ruled out since {why}.")
-_NEUTRAL_CONCLUDERS = (
+_AT_REST = (  # only when no AU is measured present (faithfulness invariant 2)
+    "The brows, eyes and mouth are all at rest; no action unit reaches a visible intensity.",
+    "No facial muscle action is clearly visible: the brows, lids and lips stay relaxed.",
+    "The face is still, with no action unit above trace level.",
+)
+_NEUTRAL_AT_REST = (
     "With no emotion-defining movement, the face is at rest: neutral.",
-    "None of the muscle actions that define an emotion are active, so the expression is neutral.",
     "The face shows no meaningful AU activity beyond a resting state, which reads as neutral.",
+)
+_NEUTRAL_WITH_ACTION = (
+    "None of the muscle actions that define an emotion are active, so the expression is neutral.",
+    "These movements define no emotion on their own, so the expression reads as neutral.",
 )
 
 
@@ -273,7 +280,7 @@ class EmbeddedBackend:
                 reasoning=reasoning,
                 text=text,
                 emotion_scores={e: round(p, 4) for e, p in sorted(scores.items(), key=lambda kv: -kv[1])},
-                cited_aus=find_aus(reasoning)[0],
+                cited_aus=find_aus(reasoning).cited,
             )
             result.timings["reasoning"] = round((time.perf_counter() - t0) * 1000, 2)
             out.append(result)
@@ -290,87 +297,117 @@ class EmbeddedBackend:
     def write_reasoning(
         self, obs: FaceObservation, emotion: str, scores: dict[str, float] | None = None, seed_extra: str = ""
     ) -> str:
-        """The <think> text for `emotion` given the observation (also used to write SFT data)."""
+        """The <think> text for `emotion` given the observation (also used to write SFT data).
+
+        Faithful by construction (faithfulness.py, property-tested): it cites exactly the AUs
+        measured present, strongest first; writes "no AUx" only for AUs measured absent; calls
+        the face at rest only when no AU is present; and either shows the answer's support in
+        the cited AUs (the FACS table of facs.py) or says plainly that the whole-face impression
+        outweighs the AU evidence and what the AUs alone would suggest.
+        """
         key = ",".join(f"{a.code}:{a.intensity:.1f}" for a in obs.aus) + f"|{emotion}|{seed_extra}"
         rng = random.Random(zlib.crc32(key.encode()))
         if not obs.aus:
             return self._write_without_aus(obs, emotion, rng)
-        present = sorted(obs.present_aus(), key=lambda a: (_REGION_ORDER.index(AU_CATALOGUE[a.code].region), a.code))
-        proto = EMOTION_PROTOTYPES.get(emotion)
-        if proto is None:
-            # A neutral answer cites only AUs that define no emotion (e.g. parted lips), so the
-            # text never names evidence for an emotion it then rejects.
-            present = [a for a in present if a.code not in _DEFINING]
-        sentences: list[str] = []
-
-        if present:
-            clauses = [_phrase(a, rng) for a in present]
-            upper_first = AU_CATALOGUE[present[0].code].region in ("brows", "eyes")
-            opener = rng.choice(_UPPER_OPENERS if upper_first else _OPENERS)
-            if len(clauses) <= 3:
-                sentences.append(_cap(opener + _join(clauses)) + ".")
-            else:
-                half = (len(clauses) + 1) // 2
-                sentences.append(_cap(opener + _join(clauses[:half])) + ".")
-                sentences.append(
-                    _cap(rng.choice(("in the lower face, ", "below, ", "further down, ", "")) + _join(clauses[half:]))
-                    + "."
-                )
+        present = sorted(obs.present_aus(), key=lambda a: (-a.intensity, a.code))  # strongest cues first
+        codes = {a.code for a in present}
+        sentences = [*self._describe(present, rng)]
+        if emotion in supported_emotions(codes):
+            sentences += self._argue_from_aus(present, emotion, rng)
         else:
-            sentences.append(
-                rng.choice(
-                    (
-                        "The brows, eyes and mouth are all at rest; no action unit reaches a visible intensity.",
-                        "No facial muscle action is clearly visible: the brows, lids and lips stay relaxed.",
-                        "The face is still, with no action unit above trace level.",
-                    )
-                )
-            )
-
-        if emotion == "neutral" or proto is None:
-            strongest_alt = self._runner_up(scores, emotion)
-            if strongest_alt:
-                missing = [c for c in EMOTION_PROTOTYPES[strongest_alt].core if c not in {a.code for a in present}]
-                if missing:
-                    sentences.append(_cap(_join([f"{_ABSENT[c]} (no AU{c})" for c in missing[:2]])) + ".")
-            sentences.append(rng.choice(_NEUTRAL_CONCLUDERS))
-        else:
-            present_codes = {a.code for a in present}
-            cited = [c for c in proto.core + proto.supporting if c in present_codes]
-            if cited:
-                aus_text = _join([f"AU{c}" for c in cited])
-                templates = _CONCLUDERS if len(cited) > 1 else _SINGLE_CONCLUDERS
-                sentences.append(
-                    rng.choice(templates).format(aus=aus_text, emotion=emotion, rationale=proto.rationale)
-                )
-            else:
-                missing = _join([f"no AU{c}" for c in proto.core[:2]])  # none of them is present here
-                sentences.append(
-                    f"The AU evidence for {emotion} is weak ({missing}), "
-                    f"but the overall appearance of the face reads as {emotion}."
-                )
-            absent_core = [c for c in proto.core if c not in present_codes]
-            if cited and absent_core and rng.random() < 0.6:
-                c = absent_core[0]
-                sentences.append(f"Although {_ABSENT[c]} (no AU{c}), the remaining cues are enough.")
-            alt = self._runner_up(scores, emotion)
-            if alt and alt != "neutral" and alt in EMOTION_PROTOTYPES:
-                alt_missing = [c for c in EMOTION_PROTOTYPES[alt].core if c not in present_codes]
-                if alt_missing:
-                    why = _join([f"{_ABSENT[c]} (no AU{c})" for c in alt_missing[:2]])
-                    sentences.append(_cap(rng.choice(_RULE_OUTS).format(alt=alt, why=why)))
-        if obs.expression_prior:
+            sentences += self._argue_from_impression(obs, emotion, codes, scores, rng)
+        sentences += self._rule_out_runner_up(emotion, codes, scores, rng)
+        if obs.expression_prior and emotion in supported_emotions(codes):
             p = obs.expression_prior.get(emotion, 0.0)
             if p >= 0.5:
-                sentences.append(
-                    rng.choice(
-                        (
-                            f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
-                            f"The holistic expression cues agree, at {p:.0%} for {emotion}.",
-                        )
-                    )
-                )
+                agrees = (f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
+                          f"The holistic expression cues agree, at {p:.0%} for {emotion}.")  # fmt: skip
+                sentences.append(rng.choice(agrees))
         return " ".join(s for s in sentences if s)
+
+    @staticmethod
+    def _describe(present: list[AUActivation], rng: random.Random) -> list[str]:
+        """What was measured: every present AU with its intensity, or a face at rest when none is."""
+        if not present:
+            return [rng.choice(_AT_REST)]
+        clauses = [_phrase(a, rng) for a in present]
+        opener = rng.choice(_OPENERS)
+        if len(clauses) <= 3:
+            return [_cap(opener + _join(clauses)) + "."]
+        half = (len(clauses) + 1) // 2
+        more = rng.choice(("further, ", "weaker still, ", "in addition, ", ""))
+        return [_cap(opener + _join(clauses[:half])) + ".", _cap(more + _join(clauses[half:])) + "."]
+
+    @staticmethod
+    def _argue_from_aus(present: list[AUActivation], emotion: str, rng: random.Random) -> list[str]:
+        """The answer is supported by the cited AUs under the FACS table: say which, and what is missing."""
+        codes = {a.code for a in present}
+        proto = EMOTION_PROTOTYPES.get(emotion)
+        if proto is None:  # neutral, supported: no emotion-defining AU is present
+            return [rng.choice(_NEUTRAL_WITH_ACTION if codes else _NEUTRAL_AT_REST)]
+        cited = [c for c in proto.core + proto.supporting if c in codes]
+        missing = [c for c in proto.core if c not in codes]
+        aus_text = _join([f"AU{c}" for c in cited])
+        if not missing:
+            templates = _CONCLUDERS if len(cited) > 1 else _SINGLE_CONCLUDERS
+            return [_cap(rng.choice(templates).format(aus=aus_text, emotion=emotion, rationale=proto.rationale))]
+        hits = len(proto.core) - len(missing)
+        absent = _join([f"{_ABSENT[c]} (no AU{c})" for c in missing[:2]])
+        return [f"{_cap(aus_text)} {'carry' if len(cited) > 1 else 'carries'} {hits} of the {len(proto.core)} core "
+                f"movements of {emotion}, enough to read it, although {absent}."]  # fmt: skip
+
+    def _argue_from_impression(
+        self, obs: FaceObservation, emotion: str, codes: set[int], scores: dict[str, float] | None, rng: random.Random
+    ) -> list[str]:
+        """The cited AUs do not support the answer under the FACS table: say so, and what decided instead."""
+        proto = EMOTION_PROTOTYPES.get(emotion)
+        missing = [c for c in proto.core if c not in codes] if proto else []
+        absent = f" ({_join([f'no AU{c}' for c in missing[:2]])})" if missing else ""
+        prior = obs.expression_prior if self.use_prior else {}
+        p = prior.get(emotion) if prior else None
+        scores = scores or self.emotion_scores(obs)
+        if max(scores, key=lambda e: scores[e]) != emotion:  # a label imposed from outside (data synth)
+            weight = f"the whole-face impression gives it {p:.0%}" if p is not None else "no expression model backs it"
+            return [f"The measured AUs do not show {emotion}{absent}, and {weight}: this evidence does not "
+                    f"point to {emotion}."]  # fmt: skip
+        if p is None:
+            why = "the expression model does not cover it" if prior else "no expression model was consulted"
+            return [f"The AU evidence for {emotion} is weak{absent}, and {why}; of the allowed answers it is "
+                    f"still the closest fit."]  # fmt: skip
+        allowed = [e for e in (scores or prior) if e in prior]
+        if max(allowed, key=lambda e: prior[e]) != emotion:  # the AUs tipped it, with the impression's help
+            return [f"The AU evidence for {emotion} is partial{absent}, but together with the whole-face "
+                    f"impression ({p:.0%} {emotion}) it outweighs the alternatives."]  # fmt: skip
+        alone = self._au_reading(obs, codes, scores, exclude=emotion)
+        suggests = f"would suggest {alone}" if alone else "fit no single emotion"
+        return [rng.choice((
+            f"On these AUs alone the face {suggests}, but the whole-face impression ({p:.0%} {emotion}) "
+            f"outweighs the AU evidence.",
+            f"The AUs by themselves {suggests}; the overall appearance of the face, at {p:.0%} for {emotion}, "
+            f"outweighs them.",
+        ))]  # fmt: skip
+
+    def _au_reading(
+        self, obs: FaceObservation, codes: set[int], scores: dict[str, float] | None, exclude: str
+    ) -> str | None:
+        """What the measured AUs alone support (the likeliest such emotion under the AU model), if any."""
+        candidates = [e for e in supported_emotions(codes) if e != exclude and (not scores or e in scores)]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda e: au_log_likelihood(obs.aus, e, self.sensitivity, self.false_alarm))
+
+    def _rule_out_runner_up(
+        self, emotion: str, codes: set[int], scores: dict[str, float] | None, rng: random.Random
+    ) -> list[str]:
+        """Why the runner-up lost: its core AUs that were measured absent (only those)."""
+        alt = self._runner_up(scores, emotion)
+        if not alt or alt not in EMOTION_PROTOTYPES:
+            return []
+        missing = [c for c in EMOTION_PROTOTYPES[alt].core if c not in codes]
+        if not missing:
+            return []
+        why = _join([f"{_ABSENT[c]} (no AU{c})" for c in missing[:2]])
+        return [_cap(rng.choice(_RULE_OUTS).format(alt=alt, why=why))]
 
     @staticmethod
     def _runner_up(scores: dict[str, float] | None, emotion: str) -> str | None:

@@ -94,6 +94,8 @@ def _build_rows(records, cache, face_mode, labels, face_tokens, require_descript
                     "completion": record.description or "",
                     "emotion": record.emotion,
                     "aus": list(record.aus),
+                    # what the front-end measured on this face: the faithfulness reward checks the text against it
+                    "measured_aus": [a.code for a in obs.present_aus()] if obs.aus else None,
                 }
             )
     finally:

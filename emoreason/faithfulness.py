@@ -1,0 +1,69 @@
+"""Is an analysis faithful to what the front-end measured? One check for every backend.
+
+The invariants (issue: faithful analyses), read from the text by the shared parser:
+1. an AU the text cites as present was measured present, and an AU it denies was not;
+2. a whole-face "at rest" / "no visible action" claim only when no AU was measured present.
+The embedded engine is built to keep them (property-tested), `data synth` rejects texts that
+break them, eval reports the share of analyses that break them (`faithfulness`), for a VLM as
+for the engine, and the reward registry has the same check as an optional reward.
+
+>>> breaks("<think>The lip corners rise (AU12); no AU4.</think><answer>happiness</answer>", present=[12])
+[]
+>>> breaks("<think>The face is at rest (no AU12).</think><answer>neutral</answer>", present=[12])
+['denies measured AU12', 'calls an active face at rest']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from .labels import normalize_label
+from .parsing import parse_output
+
+# Whole-face claims of no movement. Region-level ones ("the lids are relaxed") are fine.
+AT_REST = re.compile(
+    r"\b(?:at\s+rest|no\s+(?:facial\s+)?(?:muscle\s+)?action(?:\s+unit)?s?\s+(?:is\s+|are\s+)?(?:clearly\s+)?visible|"
+    r"no\s+visible\s+(?:muscle\s+)?(?:action|movement)|no\s+action\s+unit\s+(?:reaches|above|is\s+active)|"
+    r"no\s+meaningful\s+AU\s+activity|face\s+is\s+(?:still|motionless|expressionless)|expressionless)\b",
+    re.IGNORECASE,
+)
+
+
+# The plain statement that the whole-face impression decided against the AUs:
+# "... the whole-face impression (62% sadness) outweighs the AU evidence."
+_OUTWEIGHS = re.compile(r"[^.;]*\b(?:outweighs?|overrides?|overrules?)\b[^.;]*", re.IGNORECASE)
+
+
+def states_impression_outweighs(reasoning: str, emotion: str) -> bool:
+    """Does the text say plainly that the whole-face impression, with its probability, outweighs the
+    AU evidence for `emotion`? (The second way an answer may be supported, besides the cited AUs.)
+
+    >>> states_impression_outweighs("The AUs suggest fear; the whole-face impression (70% sadness) outweighs them.",
+    ...                             "sadness")
+    True
+    """
+    for m in _OUTWEIGHS.finditer(reasoning or ""):
+        sentence = m.group()
+        if "%" in sentence and emotion in {normalize_label(w) for w in re.findall(r"[A-Za-z]+", sentence)}:
+            return True
+    return False
+
+
+def breaks(text: str, present: Iterable[int]) -> list[str]:
+    """The invariants `text` breaks given the AU codes measured present (empty list: faithful)."""
+    measured = set(present)
+    parsed = parse_output(text)
+    reasoning = parsed.think if parsed.think is not None else text
+    found = [f"cites unmeasured AU{c}" for c in parsed.aus if c not in measured]
+    found += [f"denies measured AU{c}" for c in parsed.negated_aus if c in measured]
+    if measured and AT_REST.search(reasoning):
+        found.append("calls an active face at rest")
+    return found
+
+
+def faithfulness_score(text: str, present: Iterable[int] | None) -> float | None:
+    """1.0 when the text breaks no invariant, 0.0 when it does; None when no AUs were measured."""
+    if present is None:
+        return None
+    return 0.0 if breaks(text, present) else 1.0

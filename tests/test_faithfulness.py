@@ -1,0 +1,63 @@
+"""The embedded engine's texts keep the faithfulness invariants on any observation (hypothesis),
+and the check itself catches what it should."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emoreason.facs import DETECTED_AUS
+from emoreason.faithfulness import breaks
+from emoreason.labels import BASIC7, EMOTIONS
+from emoreason.reasoning.embedded import EmbeddedBackend
+from emoreason.rewards import REWARDS, consistency_score
+from emoreason.types import AUActivation, FaceObservation
+
+ENGINE = EmbeddedBackend()
+
+
+@st.composite
+def observations(draw):
+    intensities = draw(st.lists(st.sampled_from([0.0, 0.0, 0.3, 0.9, 1.5, 2.2, 3.1, 4.4, 5.0]),
+                                min_size=len(DETECTED_AUS), max_size=len(DETECTED_AUS)))  # fmt: skip
+    aus = [AUActivation(c, x, x >= 1.0, min(1.0, x / 4)) for c, x in zip(DETECTED_AUS, intensities)]
+    prior = {}
+    if draw(st.booleans()):
+        weights = draw(st.lists(st.floats(0.01, 1.0), min_size=7, max_size=7))
+        prior = {e: w / sum(weights) for e, w in zip(BASIC7, weights)}
+    labels = draw(st.lists(st.sampled_from(EMOTIONS), min_size=1, max_size=8, unique=True))
+    obs = FaceObservation(index=0, box=(0, 0, 1, 1), detection_score=1.0, source="full", aus=aus,
+                          expression_prior=prior)  # fmt: skip
+    return obs, labels
+
+
+@settings(max_examples=300, deadline=None)
+@given(observations())
+def test_engine_texts_keep_the_invariants(case):
+    obs, labels = case
+    result = ENGINE.analyze([obs], labels=labels)[0]
+    present = sorted(a.code for a in obs.present_aus())
+    # 1 and 2: what the text cites, denies and calls at rest agrees with the measurements
+    assert breaks(result.text, present) == [], result.text
+    assert result.cited_aus == present, result.text
+    # 3: the answer follows from the evidence the text gives, whenever an expression model was consulted
+    if obs.expression_prior and result.emotion in obs.expression_prior:
+        assert consistency_score(result.text) == 1.0, result.text
+    # 4: the label set changes the answer, never the measurements
+    other = ENGINE.analyze([obs], labels=list(EMOTIONS))[0]
+    assert other.aus == result.aus and other.cited_aus == result.cited_aus
+
+
+def test_breaks_names_each_kind_of_unfaithful_text():
+    text = "<think>No facial muscle action is clearly visible (no AU12); the brows knit (AU4).</think><answer>anger</answer>"
+    assert breaks(text, present=[12, 14]) == [
+        "cites unmeasured AU4",
+        "denies measured AU12",
+        "calls an active face at rest",
+    ]
+    assert breaks("<think>The lids are relaxed (no AU7); AU12 lifts.</think><answer>happiness</answer>", [12]) == []
+
+
+def test_faithfulness_reward_is_registered_and_skips_unmeasured_faces():
+    text = "<think>(AU6) (AU12)</think><answer>happiness</answer>"
+    assert REWARDS["faithfulness"]([text] * 3, measured_aus=[[6, 12], [12], None]) == [1.0, 0.0, None]
