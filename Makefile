@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model face-model-ship bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-serving eval-example results tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-serving eval-example results tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -65,6 +65,13 @@ face-model: setup
 face-model-ship:
 	$(PY) -c "from emoreason.training.face_model import ship; \
 		ship('$(FACE_RUN)', 'emoreason/face/weights/emoreason-face-v2', '$(FACE_RUN)/accuracy.json')"
+
+# The embedded engine's decision rule (reasoning/decision_rule.py), fitted on FER2013 Training's "vlm" split,
+# which the face model never saw (never the dev faces); refit whenever the face model changes.
+decision-rule: setup
+	$(PIP) install -q --no-deps .
+	$(VENV)/bin/emoreason train decision-rule --data $(SHARED_DATA)/fer2013/train \
+		--out emoreason/reasoning/rules/fer2013-logistic.json
 
 bench-frontend: setup
 	$(PY) bench/frontend.py --out out/bench/frontend.json

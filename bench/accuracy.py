@@ -116,6 +116,7 @@ def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False, 
                     continue
                 o = copy(observations[i])
                 o.expression_prior = priors[i]
+                o.prior_model = getattr(model, "name", None)  # the decision rule applies to the prior it was fitted on
                 answers.append(_answer(engine["embedded"], o, labels))
             out[f"embedded-{name}"] = scores(y_true, answers, labels)
     return out

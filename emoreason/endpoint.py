@@ -46,9 +46,11 @@ class ChatEndpoint:
 
     def complete(self, messages: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
         """The whole reply as a dict (`choices[0].message.content`, `choices[0].logprobs`, `usage`)."""
+        import openai
+
         try:
             reply = self.client.chat.completions.create(**self._request(messages, options))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one line naming the endpoint
+        except (openai.APIError, ValueError) as exc:  # the endpoint's failures, as one line naming it
             raise self._error(exc) from None
         return reply.model_dump()
 
@@ -62,10 +64,12 @@ class ChatEndpoint:
 
     def stream(self, messages: list[dict[str, Any]], **options: Any) -> Iterator[dict[str, Any]]:
         """The streamed chunks as dicts, in order; raises EndpointError if the stream fails on the way."""
+        import openai
+
         try:
             for chunk in self.client.chat.completions.create(**self._request(messages, options), stream=True):
                 yield chunk.model_dump()
-        except Exception as exc:  # noqa: BLE001
+        except (openai.APIError, ValueError) as exc:  # anything else is a bug here: it surfaces
             raise self._error(exc) from None
 
     def _request(self, messages: list[dict[str, Any]], options: dict[str, Any]) -> dict[str, Any]:
@@ -85,9 +89,8 @@ class ChatEndpoint:
             return EndpointError(f"{self.url}: failed after {self.max_retries + 1} attempts ({type(exc).__name__})")
         if isinstance(exc, openai.APIError):  # e.g. an error event inside a stream
             return EndpointError(f"{self.url}: {(_message(exc.body) or exc.message or 'error')[:200]}")
-        if isinstance(exc, (ValueError, TypeError)):
-            return EndpointError(f"{self.url}: unreadable reply ({type(exc).__name__})")
-        raise exc  # a bug here, not the endpoint's failure: let it surface
+        # a ValueError: a reply the SDK cannot parse (bad JSON, a shape its models reject)
+        return EndpointError(f"{self.url}: unreadable reply ({type(exc).__name__})")
 
 
 def _message(body: object) -> str:

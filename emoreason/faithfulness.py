@@ -30,9 +30,12 @@ AT_REST = re.compile(
 )
 
 
-# The plain statement that the whole-face impression decided against the AUs:
-# "... the whole-face impression (62% sadness) outweighs the AU evidence."
-_OUTWEIGHS = re.compile(r"[^.;]*\b(?:outweighs?|overrides?|overrules?)\b[^.;]*", re.IGNORECASE)
+# The plain statement that the whole-face impression decided against the AUs ("... the whole-face
+# impression (62% sadness) outweighs the AU evidence"), or alone where no AU could be measured
+# ("Judging from the overall appearance alone, the expression reads as anger (62%)").
+_OUTWEIGHS = re.compile(
+    r"[^.;]*\b(?:outweighs?|overrides?|overrules?|(?:appearance|impression)\s+alone)\b[^.;]*", re.IGNORECASE
+)
 
 
 def states_impression_outweighs(reasoning: str, emotion: str) -> bool:

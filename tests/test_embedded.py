@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from emoreason.facs import EMOTION_PROTOTYPES, supported_emotions
+from emoreason.facs import supported_emotions
 from emoreason.reasoning.embedded import EmbeddedBackend, au_log_likelihood
 from emoreason.types import AUActivation, FaceObservation
 

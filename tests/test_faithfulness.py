@@ -49,7 +49,8 @@ def test_engine_texts_keep_the_invariants(case):
 
 
 def test_breaks_names_each_kind_of_unfaithful_text():
-    text = "<think>No facial muscle action is clearly visible (no AU12); the brows knit (AU4).</think><answer>anger</answer>"
+    think = "No facial muscle action is clearly visible (no AU12); the brows knit (AU4)."
+    text = f"<think>{think}</think><answer>anger</answer>"
     assert breaks(text, present=[12, 14]) == [
         "cites unmeasured AU4",
         "denies measured AU12",

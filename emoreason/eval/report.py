@@ -156,73 +156,92 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     written = []
-
-    def save(fig, name: str) -> None:
+    for name, draw in (("confusion.png", _plot_confusion), ("recall.png", _plot_recall),
+                       ("au_f1.png", _plot_au_f1), ("reliability.png", _plot_reliability)):  # fmt: skip
+        fig = draw(report, plt)
+        if fig is None:  # no data for this figure in the report
+            continue
         fig.tight_layout()
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
         written.append(name)
+    return written
+
+
+def _plot_confusion(report: dict[str, Any], plt) -> Any:
+    import numpy as np
 
     emotion = report.get("emotion")
-    if emotion:
-        labels = report["labels"]
-        columns = [*labels, "none"]
-        counts = np.array([[emotion["confusion"][g][c] for c in columns] for g in labels], dtype=float)
-        share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-        fig, ax = plt.subplots(figsize=(1 + 0.7 * len(columns), 1 + 0.6 * len(labels)))
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-        ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("gold")
-        for i in range(len(labels)):
-            for j in range(len(columns)):
-                ax.text(
-                    j, i, int(counts[i, j]), ha="center", va="center", color="white" if share[i, j] > 0.5 else "black"
-                )
-        ax.set_title(f"confusion (accuracy {emotion['accuracy']:.3f})")
-        save(fig, "confusion.png")
+    if not emotion:
+        return None
+    labels = report["labels"]
+    columns = [*labels, "none"]
+    counts = np.array([[emotion["confusion"][g][c] for c in columns] for g in labels], dtype=float)
+    share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(columns), 1 + 0.6 * len(labels)))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    for i in range(len(labels)):
+        for j in range(len(columns)):
+            color = "white" if share[i, j] > 0.5 else "black"
+            ax.text(j, i, int(counts[i, j]), ha="center", va="center", color=color)
+    ax.set_title(f"confusion (accuracy {emotion['accuracy']:.3f})")
+    return fig
 
-        fig, ax = plt.subplots(figsize=(1 + 0.7 * len(labels), 3))
-        ax.bar(labels, [emotion["per_class"][c]["recall"] for c in labels], color="tab:blue")
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("recall")
-        ax.set_title(f"per-class recall (UAR {emotion['uar']:.3f})")
-        ax.tick_params(axis="x", rotation=45)
-        save(fig, "recall.png")
 
-    if report.get("au_cited"):
-        per_cited, per_det = report["au_cited"]["per_au"], report["au_detector"]["per_au"]
-        names = list(per_cited)
-        x = np.arange(len(names))
-        fig, ax = plt.subplots(figsize=(1 + 0.6 * len(names), 3))
-        ax.bar(x - 0.2, [per_cited[n]["f1"] for n in names], 0.4, label="cited in reasoning")
-        ax.bar(x + 0.2, [per_det[n]["f1"] for n in names], 0.4, label="detector")
-        ax.set_xticks(x, names, rotation=45)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("F1")
-        ax.legend()
-        ax.set_title("per-AU F1")
-        save(fig, "au_f1.png")
+def _plot_recall(report: dict[str, Any], plt) -> Any:
+    emotion = report.get("emotion")
+    if not emotion:
+        return None
+    labels = report["labels"]
+    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(labels), 3))
+    ax.bar(labels, [emotion["per_class"][c]["recall"] for c in labels], color="tab:blue")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("recall")
+    ax.set_title(f"per-class recall (UAR {emotion['uar']:.3f})")
+    ax.tick_params(axis="x", rotation=45)
+    return fig
 
-    bins = (report.get("calibration") or {}).get("bins") or []
-    if any(b["n"] for b in bins):
-        fig, ax = plt.subplots(figsize=(4, 4))
-        filled = [b for b in bins if b["n"]]
-        ax.bar([(b["lo"] + b["hi"]) / 2 for b in filled], [b["accuracy"] for b in filled], width=0.1,
-               edgecolor="black", label="accuracy")  # fmt: skip
-        ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
-        ax.set_xlabel("confidence")
-        ax.set_ylabel("accuracy")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
-        ax.legend(loc="upper left")
-        ax.set_title(f"reliability (ECE {report['calibration']['ece']:.3f})")
-        save(fig, "reliability.png")
-    return written
+
+def _plot_au_f1(report: dict[str, Any], plt) -> Any:
+    import numpy as np
+
+    if not report.get("au_cited"):
+        return None
+    per_cited, per_det = report["au_cited"]["per_au"], report["au_detector"]["per_au"]
+    names = list(per_cited)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(names), 3))
+    ax.bar(x - 0.2, [per_cited[n]["f1"] for n in names], 0.4, label="cited in reasoning")
+    ax.bar(x + 0.2, [per_det[n]["f1"] for n in names], 0.4, label="detector")
+    ax.set_xticks(x, names, rotation=45)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("F1")
+    ax.legend()
+    ax.set_title("per-AU F1")
+    return fig
+
+
+def _plot_reliability(report: dict[str, Any], plt) -> Any:
+    filled = [b for b in (report.get("calibration") or {}).get("bins") or [] if b["n"]]
+    if not filled:
+        return None
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.bar([(b["lo"] + b["hi"]) / 2 for b in filled], [b["accuracy"] for b in filled], width=0.1,
+           edgecolor="black", label="accuracy")  # fmt: skip
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    ax.set_title(f"reliability (ECE {report['calibration']['ece']:.3f})")
+    return fig
 
 
 def compare(run_dirs: Sequence[str | Path]) -> str:

@@ -162,6 +162,7 @@ class ExpressionClassifier:
     """Emotion probabilities for face crops (canonical label names)."""
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS):
+        self.name = "fer" if Path(weights) == Path(DEFAULT_WEIGHTS) else Path(weights).stem
         self.model = load_fer_hdf5(weights)
         self.labels = [normalize_label(c) for c in FER_CLASSES]
 

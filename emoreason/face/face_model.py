@@ -85,6 +85,7 @@ class FaceModel:
         from safetensors.torch import load_file
 
         path = Path(path)
+        self.name = path.name  # recorded on each observation's prior (the decision rule checks it)
         if not (path / "model.safetensors").is_file():
             raise FileNotFoundError(f"{path}: no face model here (expected model.safetensors and config.json)")
         meta = json.loads((path / "config.json").read_text())

@@ -115,6 +115,7 @@ class FaceFrontEnd:
                                  [o.expression_crop for o in observations])  # fmt: skip
             for o, prior in zip(observations, priors):
                 o.expression_prior = prior
+                o.prior_model = getattr(self.expression, "name", None)
         if self.encoder is not None and observations:
             embeddings = self._timed(observations, "encoder", self.encoder.encode,
                                      [o.aligned_crop for o in observations])  # fmt: skip

@@ -43,6 +43,7 @@ from ..facs import EMOTION_PROTOTYPES, supported_emotions
 from ..labels import EMOTIONS, normalize_label
 from ..parsing import find_aus
 from ..types import AUActivation, FaceAnalysis, FaceObservation
+from .decision_rule import DecisionRule, load_default_rule
 
 _DEFINING = frozenset(c for p in EMOTION_PROTOTYPES.values() for c in p.core)
 PRIOR_FLOOR = 1e-3  # labels the prior does not cover (contempt for the FER model) get this probability
@@ -174,6 +175,13 @@ _NEUTRAL_WITH_ACTION = (
 )
 
 
+def _softmax(logits: dict[str, float]) -> dict[str, float]:
+    top = max(logits.values())
+    exp = {e: math.exp(z - top) for e, z in logits.items()}
+    total = sum(exp.values())
+    return {e: v / total for e, v in exp.items()}
+
+
 def _intensity_index(intensity: float) -> int:
     return int(min(4, max(0, math.ceil(intensity) - 1)))
 
@@ -235,12 +243,19 @@ class EmbeddedBackend:
     batch_size = 1
 
     def __init__(
-        self, au_weight: float = 0.5, use_prior: bool = True, sensitivity: float = 0.4, false_alarm: float = 0.15
+        self,
+        au_weight: float = 0.5,
+        use_prior: bool = True,
+        sensitivity: float = 0.4,
+        false_alarm: float = 0.15,
+        rule: DecisionRule | None | str = "default",
     ):
         self.au_weight = au_weight
         self.use_prior = use_prior
         self.sensitivity = sensitivity
         self.false_alarm = false_alarm
+        # The fitted rule (decision_rule.py) decides where it applies; the likelihood model below elsewhere.
+        self.rule = load_default_rule() if rule == "default" else rule
 
     def emotion_scores(self, obs: FaceObservation, labels: Sequence[str] | None = None) -> dict[str, float]:
         """Probability of each allowed emotion for one face."""
@@ -248,6 +263,8 @@ class EmbeddedBackend:
         if not allowed:
             raise ValueError(f"no known emotion in the label set {list(labels or [])}")
         use_prior = self.use_prior and bool(obs.expression_prior)
+        if use_prior and isinstance(self.rule, DecisionRule) and self.rule.covers(obs, allowed):
+            return _softmax(self.rule.logits(obs, allowed))
         logits = {}
         for e in allowed:
             z = au_log_likelihood(obs.aus, e, self.sensitivity, self.false_alarm) if obs.aus else 0.0
@@ -255,10 +272,7 @@ class EmbeddedBackend:
             if use_prior:
                 z += math.log(max(obs.expression_prior.get(e, 0.0), PRIOR_FLOOR))
             logits[e] = z
-        top = max(logits.values())
-        exp = {e: math.exp(z - top) for e, z in logits.items()}
-        total = sum(exp.values())
-        return {e: v / total for e, v in exp.items()}
+        return _softmax(logits)
 
     def analyze(
         self,
@@ -317,6 +331,7 @@ class EmbeddedBackend:
         else:
             sentences += self._argue_from_impression(obs, emotion, codes, scores, rng)
         sentences += self._rule_out_runner_up(emotion, codes, scores, rng)
+        sentences += self._rule_terms(obs, emotion, codes, scores)
         if obs.expression_prior and emotion in supported_emotions(codes):
             p = obs.expression_prior.get(emotion, 0.0)
             if p >= 0.5:
@@ -408,6 +423,23 @@ class EmbeddedBackend:
             return []
         why = _join([f"{_ABSENT[c]} (no AU{c})" for c in missing[:2]])
         return [_cap(rng.choice(_RULE_OUTS).format(alt=alt, why=why))]
+
+    def _rule_terms(
+        self, obs: FaceObservation, emotion: str, codes: set[int], scores: dict[str, float] | None
+    ) -> list[str]:
+        """Where the fitted rule decided: the two terms that weighed most for the answer over the runner-up."""
+        alt = self._runner_up(scores, emotion)
+        rule = self.rule
+        if not alt or not isinstance(rule, DecisionRule) or not scores or not rule.covers(obs, list(scores)):
+            return []
+        mine, theirs = rule.terms(obs, emotion), rule.terms(obs, alt)
+        gains = {t: mine[t] - theirs[t] for t in mine if t == "prior" or int(t[2:]) in codes}
+        top = [t for t in sorted(gains, key=lambda t: -gains[t]) if gains[t] > 0.05][:2]
+        if not top:
+            return []
+        intensity = {f"AU{a.code}": a.intensity for a in obs.aus}
+        names = ["the whole-face impression" if t == "prior" else f"{t} at {intensity[t]:.1f}" for t in top]
+        return [f"In the fitted decision rule, {_join(names)} weigh most for {emotion} over {alt}."]
 
     @staticmethod
     def _runner_up(scores: dict[str, float] | None, emotion: str) -> str | None:

@@ -372,22 +372,7 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
     ]
     lines += [f"| {h['epoch']} | {h['train_loss']:.3f} | {h['acc']:.3f} | {h['uar']:.3f} | {h['acc_tta']:.3f} |"
               f" {h['uar_tta']:.3f} |" for h in history]  # fmt: skip
-    if bench:
-        lines += ["", "## Results (`make bench-accuracy`, one run)", ""]
-        lines += ["| faces | system | accuracy | macro-F1 | UAR |", "|---|---|---|---|---|"]
-        for block, r in bench.items():
-            for name in ("prior-fer", "prior-emoreason-noflip", "prior-emoreason", "embedded-emoreason"):
-                if name in r:
-                    m = r[name]
-                    lines.append(f"| {block} ({r['n']}) | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
-                                 f" {m['uar']:.4f} |")  # fmt: skip
-        dev = next((r for k, r in bench.items() if "dev" in k), None)
-        if dev:
-            conf = dev["prior-emoreason"]["confusion"]
-            lines += ["", "Per class on the development faces (prior-emoreason, flip TTA): recall", ""]
-            lines += ["| " + " | ".join(conf) + " |", "|" + "---|" * len(conf)]
-            lines.append("| " + " | ".join(f"{conf[g].get(g, 0) / max(1, sum(conf[g].values())):.2f}" for g in conf)
-                         + " |")  # fmt: skip
+    lines += _card_results(bench) if bench else []
     lines += [
         "",
         "## Licence and use",
@@ -397,3 +382,23 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
         "",
     ]
     return "\n".join(lines)
+
+
+def _card_results(bench: dict) -> list[str]:
+    """The model card's results: bench/accuracy.py's rows, and per-class recall on the dev faces."""
+    lines = ["", "## Results (`make bench-accuracy`, one run)", ""]
+    lines += ["| faces | system | accuracy | macro-F1 | UAR |", "|---|---|---|---|---|"]
+    for block, r in bench.items():
+        for name in ("prior-fer", "prior-emoreason-noflip", "prior-emoreason", "embedded-emoreason"):
+            if name in r:
+                m = r[name]
+                lines.append(f"| {block} ({r['n']}) | {name} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} |"
+                             f" {m['uar']:.4f} |")  # fmt: skip
+    dev = next((r for k, r in bench.items() if "dev" in k), None)
+    if dev:
+        conf = dev["prior-emoreason"]["confusion"]
+        lines += ["", "Per class on the development faces (prior-emoreason, flip TTA): recall", ""]
+        lines += ["| " + " | ".join(conf) + " |", "|" + "---|" * len(conf)]
+        lines.append("| " + " | ".join(f"{conf[g].get(g, 0) / max(1, sum(conf[g].values())):.2f}" for g in conf)
+                     + " |")  # fmt: skip
+    return lines

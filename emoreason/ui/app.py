@@ -90,69 +90,89 @@ class GatewayClient:
         return body
 
 
-def build_demo(client: GatewayClient, examples: list[str] | None = None):
-    import gradio as gr
+def _rgb(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.uint8)
 
-    models = client.models()
 
-    def ask(image, model, history, conversation):
+class DemoHandlers:
+    """The demo's callbacks: each streams (chat, conversation, annotated, AU bars, scores, question box)."""
+
+    def __init__(self, client: GatewayClient):
+        self.client = client
+
+    def ask(self, image, model, history, conversation):
+        import gradio as gr
+
         if image is None:
             raise gr.Error("Upload or take a photo first.")
-        rgb = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.uint8)
+        rgb = _rgb(image)
         prompt = "Which emotion does this face show? Reason from the Action Units."
         parts = [{"type": "image_url", "image_url": {"url": data_url(rgb)}}, {"type": "text", "text": prompt}]
         conversation = [{"role": "user", "content": parts}]
         history = [{"role": "user", "content": "Which emotion does this face show?"}]
-        yield from _stream(model, history, conversation, rgb)
+        yield from self._stream(model, history, conversation, rgb)
 
-    def follow_up(question, model, history, conversation, image):
+    def follow_up(self, question, model, history, conversation, image):
+        import gradio as gr
+
         if not conversation or image is None:
             raise gr.Error("Analyse a photo first, then ask about it.")
         if not question.strip():
             raise gr.Error("Type a question, e.g. 'Why not fear?'")
-        rgb = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.uint8)
         conversation = [*conversation, {"role": "user", "content": question}]
         history = [*history, {"role": "user", "content": question}]
-        yield from _stream(model, history, conversation, rgb, follow=True)
+        yield from self._stream(model, history, conversation, _rgb(image), follow=True)
 
-    def _stream(model, history, conversation, rgb, follow=False):
+    def _stream(self, model, history, conversation, rgb, follow=False):
+        import gradio as gr
+
         history = [*history, {"role": "assistant", "content": ""}]
         skip = gr.update()
         try:
-            for text, result in client.stream_chat(model, conversation):
+            for text, result in self.client.stream_chat(model, conversation):
                 history[-1] = {"role": "assistant", "content": text}
                 if result is None or follow:
                     yield history, conversation, skip, skip, skip, ""
                     continue
                 analysis = EmotionAnalysis.from_dict(result)
-                face = analysis.faces[0] if analysis.faces else None
-                scores = (
-                    face.emotion_scores
-                    if face and face.emotion_scores
-                    else ({face.emotion: 1.0} if face and face.emotion else {})
-                )
                 conversation = [*conversation, {"role": "assistant", "content": text}]
-                yield history, conversation, annotate(rgb, analysis), au_bars(analysis), scores, ""
+                yield history, conversation, annotate(rgb, analysis), au_bars(analysis), _scores(analysis), ""
             if follow:
                 conversation = [*conversation, {"role": "assistant", "content": history[-1]["content"]}]
                 yield history, conversation, skip, skip, skip, ""
         except Exception as exc:  # noqa: BLE001 - shown to the user as one line
             raise gr.Error(f"{type(exc).__name__}: {exc}") from None
 
-    def video(path, model):
+    def video(self, path, model):
+        import gradio as gr
+
         if not path:
             raise gr.Error("Upload a video first.")
         from ..video import iter_frames
 
         rows = []
         for _, time_s, rgb in iter_frames(path, fps=2.0, max_frames=MAX_VIDEO_FRAMES):
-            result = client.analyze(model, rgb)
+            result = self.client.analyze(model, rgb)
             faces = result.get("faces") or []
             f = faces[0] if faces else {}
             present = ", ".join(f"AU{a['code']}" for a in f.get("aus", []) if a.get("present"))
             rows.append([round(time_s, 2), len(faces), f.get("emotion") or "-", f.get("confidence"), present])
         return rows
 
+
+def _scores(analysis: EmotionAnalysis) -> dict[str, float]:
+    """The emotion label's values: the backend's probabilities, or the answer alone when it has none."""
+    face = analysis.faces[0] if analysis.faces else None
+    if face and face.emotion_scores:
+        return face.emotion_scores
+    return {face.emotion: 1.0} if face and face.emotion else {}
+
+
+def build_demo(client: GatewayClient, examples: list[str] | None = None):
+    import gradio as gr
+
+    models = client.models()
+    handlers = DemoHandlers(client)
     with gr.Blocks(title="emoreason") as demo:
         gr.Markdown("# emoreason\nFacial emotion, explained through Action Units.")
         conversation = gr.State([])
@@ -176,10 +196,10 @@ def build_demo(client: GatewayClient, examples: list[str] | None = None):
         timeline = gr.Dataframe(headers=["time (s)", "faces", "emotion", "confidence", "AUs present"],
                                 label="video timeline", interactive=False, elem_id="timeline")  # fmt: skip
         outputs = [chat, conversation, annotated, bars, emotion, question]
-        analyse.click(ask, [image, model, chat, conversation], outputs, api_name="analyse")
-        send.click(follow_up, [question, model, chat, conversation, image], outputs, api_name="follow_up")
-        question.submit(follow_up, [question, model, chat, conversation, image], outputs, api_name=False)
-        run_video.click(video, [clip, model], [timeline], api_name="video")
+        analyse.click(handlers.ask, [image, model, chat, conversation], outputs, api_name="analyse")
+        send.click(handlers.follow_up, [question, model, chat, conversation, image], outputs, api_name="follow_up")
+        question.submit(handlers.follow_up, [question, model, chat, conversation, image], outputs, api_name=False)
+        run_video.click(handlers.video, [clip, model], [timeline], api_name="video")
     return demo
 
 

@@ -1,4 +1,5 @@
-"""`emoreason train sft|grpo|loop|face-model`: LoRA training from a YAML recipe, and the face model.
+"""`emoreason train sft|grpo|loop|face-model|decision-rule`: LoRA training from a YAML recipe, the face
+model, and the embedded engine's decision rule.
 
 Recipe overrides are the remaining `KEY=VALUE` arguments (e.g. `trainer.max_steps=10 lora.r=16`);
 in `train loop`, `sft:KEY=VALUE` or `grpo:KEY=VALUE` applies to one stage only.
@@ -15,9 +16,10 @@ def register(sub) -> None:
         "train",
         help="LoRA training: sft, then grpo (trl); the face model (face-model)",
         usage="emoreason train {sft,grpo,loop} --config RECIPE [--grpo-config RECIPE] [KEY=VALUE ...]\n"
-        "       emoreason train face-model --data DIR_OR_CSV --out DIR [--config RECIPE] [KEY=VALUE ...]",
+        "       emoreason train face-model --data DIR_OR_CSV --out DIR [--config RECIPE] [KEY=VALUE ...]\n"
+        "       emoreason train decision-rule --data DIR_OR_CSV --out RULE.json",
     )
-    tr.add_argument("stage", choices=("sft", "grpo", "loop", "face-model"))
+    tr.add_argument("stage", choices=("sft", "grpo", "loop", "face-model", "decision-rule"))
     tr.add_argument("--config", default=None,
                     help="recipe YAML (loop: the SFT recipe), e.g. training/recipes/tiny/sft.yaml")  # fmt: skip
     tr.add_argument("--grpo-config", default=None, help="loop: the GRPO recipe (overrides apply to both)")
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stage == "face-model":
         return _face_model(args)
+    if args.stage == "decision-rule":
+        return _decision_rule(args)
     if not args.config:
         raise CommandError(f"train {args.stage} needs --config (a recipe YAML under training/recipes/)")
     from ...training.config import load_recipe, stage_overrides
@@ -66,4 +70,19 @@ def _face_model(args: argparse.Namespace) -> int:
     recipe = load_face_recipe(args.config, args.overrides)
     result = train_face_model(recipe, args.data, args.out or "out/runs/face-model")
     print(json.dumps(result, indent=2))
+    return 0
+
+
+def _decision_rule(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ...face.face_model import DEFAULT_FACE_MODEL
+    from ...training.decision_rule import fit_decision_rule
+    from .. import CommandError
+
+    if not args.data:
+        raise CommandError("train decision-rule needs --data (FER2013 Training: a folder with labels.csv)")
+    out = Path(args.out or "out/decision-rule/fer2013-logistic.json")
+    cache = out.parent / f"features-{DEFAULT_FACE_MODEL.name}.npz"
+    print(json.dumps(fit_decision_rule(args.data, out, cache), indent=2))
     return 0
