@@ -86,7 +86,7 @@ def main() -> None:
     result = {
         "completions": len(texts),
         "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
-        "parse_per_s": round(parse_rate, 1),
+        "cases_per_s": round(parse_rate, 1),
         "rewards_per_s": round(reward_rate, 1),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, 1 thread",
     }

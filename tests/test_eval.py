@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from emoreason.eval.benchmarks import BENCHMARKS, LayoutError, get_benchmark
-from emoreason.eval.metrics import au_metrics, calibration, emotion_metrics, rouge_l
+from emoreason.eval.metrics import au_metrics, bootstrap_ci, calibration, emotion_metrics, rouge_l
 from emoreason.eval.runner import RunConfig, read_rows, run_eval
 
 LABELS = ["neutral", "happiness", "sadness", "anger"]
@@ -53,6 +53,28 @@ def test_per_au_f1_matches_scikit_learn(seed):
     for code in protocol:
         expected = f1_score([code in g for g in gold], [code in p for p in pred], zero_division=0)
         assert ours["per_au"][f"AU{code}"]["f1"] == pytest.approx(expected)
+
+
+def test_bootstrap_intervals_hold_the_point_estimate_and_shrink_with_more_samples():
+    rng = random.Random(0)
+    labels = ["anger", "fear", "happiness"]
+
+    def sample(n):
+        gold = [rng.choice(labels) for _ in range(n)]
+        return gold, [g if rng.random() < 0.7 else rng.choice(labels) for g in gold]
+
+    widths = []
+    for n in (60, 600):
+        gold, pred = sample(n)
+        point = emotion_metrics(gold, pred, labels)
+        ci = bootstrap_ci(gold, pred, labels)
+        for key in ("accuracy", "macro_f1", "uar"):
+            assert ci[key][0] <= point[key] <= ci[key][1], (key, n)
+        widths.append(ci["accuracy"][1] - ci["accuracy"][0])
+    assert widths[1] < widths[0] / 2  # about 1/sqrt(10) as wide with 10x the samples
+    aus = bootstrap_ci([], [], labels, [[4, 7]] * 20 + [[12]] * 20, [[4]] * 20 + [[12]] * 20, protocol=[4, 7, 12])
+    assert aus["au_cited_f1"][0] <= au_metrics([[4, 7]] * 20 + [[12]] * 20, [[4]] * 20 + [[12]] * 20,
+                                                [4, 7, 12])["mean_f1"] <= aus["au_cited_f1"][1]  # fmt: skip
 
 
 def test_ece_matches_a_direct_computation():

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .metrics import au_metrics, calibration, emotion_metrics, reasoning_metrics
+from .metrics import au_metrics, bootstrap_ci, calibration, emotion_metrics, reasoning_metrics
 
 # The figures `eval compare` lines up, in order: (label, path into report.json).
 SUMMARY = [
@@ -63,6 +63,11 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
         gold = [r["gold_aus"] for r in with_aus]
         report["au_cited"] = au_metrics(gold, [r.get("cited_aus") or [] for r in with_aus], protocol)
         report["au_detector"] = au_metrics(gold, [r.get("detector_aus") or [] for r in with_aus], protocol)
+    report["ci95"] = bootstrap_ci(
+        [r["gold_emotion"] for r in with_label], [r.get("emotion") for r in with_label], labels or [],
+        [r["gold_aus"] for r in with_aus] if with_aus and protocol else None,
+        [r.get("cited_aus") or [] for r in with_aus] if with_aus and protocol else None, protocol or (),
+    )  # fmt: skip
     answered = [r for r in rows if not r.get("error")]
     if answered:
         report["reasoning"] = reasoning_metrics(
@@ -92,6 +97,19 @@ def write_report(rows, out: Path, labels, protocol, bench=None, config=None, dro
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     return report
+
+
+# Summary rows that carry a bootstrap 95% interval (report["ci95"]), by row name.
+SUMMARY_CI = {"accuracy": "accuracy", "macro-F1": "macro_f1", "UAR": "uar", "AU F1 (cited)": "au_cited_f1"}
+
+
+def summary_cell(report: dict[str, Any], name: str, path: tuple[str, ...]) -> Any:
+    """A summary value as a table shows it: with its 95% interval where the report has one."""
+    value = summary_value(report, path)
+    interval = (report.get("ci95") or {}).get(SUMMARY_CI.get(name, ""))
+    if isinstance(value, float) and interval:
+        return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+    return value
 
 
 def summary_value(report: dict[str, Any], path: tuple[str, ...]) -> Any:
@@ -125,7 +143,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         _table(
             ["metric", "value"],
-            [(name, summary_value(report, path)) for name, path in SUMMARY if summary_value(report, path) is not None],
+            [
+                (name, summary_cell(report, name, path))
+                for name, path in SUMMARY
+                if summary_value(report, path) is not None
+            ],
         ),  # fmt: skip
     ]
     emotion = report.get("emotion")
@@ -259,9 +281,8 @@ def compare(run_dirs: Sequence[str | Path]) -> str:
     benchmarks = {r.get("benchmark") for r in reports}
     rows = []
     for name, path in SUMMARY:
-        values = [summary_value(r, path) for r in reports]
-        if any(v is not None for v in values):
-            rows.append((name, *values))
+        if any(summary_value(r, path) is not None for r in reports):
+            rows.append((name, *[summary_cell(r, name, path) for r in reports]))
     title = f"benchmark: {', '.join(sorted(b or '?' for b in benchmarks))}"
     return title + "\n\n" + _table(["metric", *names], rows) + "\n"
 
