@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="emoreason", description="Explainable facial emotion analysis from Action Units."
     )
     parser.add_argument("--version", action="version", version=f"emoreason {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="keep mediapipe/TFLite's native log lines on stderr (hidden by default)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra and (args.command != "train" or any("=" not in x or x.startswith("-") for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
+    if args.verbose:
+        os.environ["EMOREASON_VERBOSE"] = "1"  # read where the face graphs are built (face/_mediapipe.py)
     try:
         return args.run(args)
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._mediapipe import import_mediapipe
+from ._mediapipe import import_mediapipe, native_stderr_silenced
 
 
 @dataclass
@@ -53,10 +53,11 @@ class FaceDetector:
             raise ValueError(f"detector model {model!r}: expected auto, short or full")
         mp = import_mediapipe()
         selections = {"short": [0], "full": [1], "auto": [0, 1]}[model]
-        self._detectors = [
-            mp.solutions.face_detection.FaceDetection(model_selection=s, min_detection_confidence=min_confidence)
-            for s in selections
-        ]
+        with native_stderr_silenced():
+            self._detectors = [
+                mp.solutions.face_detection.FaceDetection(model_selection=s, min_detection_confidence=min_confidence)
+                for s in selections
+            ]
         self.min_face_size = min_face_size
         self.nms_iou = nms_iou
         self.tile_above = tile_above  # images with a longer side than this are also scanned in tiles

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ._mediapipe import import_mediapipe
+from ._mediapipe import import_mediapipe, native_stderr_silenced
 
 # Mesh indices used throughout (the subject's right side is on the image's left).
 RIGHT_EYE_OUTER, RIGHT_EYE_INNER = 33, 133
@@ -80,17 +80,27 @@ def square_crop_transform(center: tuple[float, float], side: float, out_size: in
     return np.array([[s, 0, out_size / 2 - s * cx], [0, s, out_size / 2 - s * cy]], dtype=np.float64)
 
 
+def _warmup_face() -> np.ndarray:
+    """A real face on the mesh's input canvas (scikit-image's astronaut, public domain), for the warm-up run."""
+    from skimage import data
+
+    face = data.astronaut()[20:250, 130:330]
+    return cv2.resize(face, (MESH_INPUT, MESH_INPUT), interpolation=cv2.INTER_AREA)
+
+
 class FaceMesher:
     """Runs the mesh on one face at a time, on an upscaled, padded square crop."""
 
     def __init__(self, min_confidence: float = 0.3):
         mp = import_mediapipe()
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=1,
-            refine_landmarks=True,
-            min_detection_confidence=min_confidence,
-        )
+        with native_stderr_silenced():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=min_confidence,
+            )
+            self._mesh.process(_warmup_face())  # the first run logs a native warning: let it happen here
 
     def fit(
         self, rgb: np.ndarray, box: tuple[float, float, float, float], context: float = 1.6

@@ -8,8 +8,8 @@ trained on (`emoreason train decision-rule`, emoreason/training/decision_rule.py
 Each weight is printable (`python -m emoreason.reasoning.decision_rule` prints the table), so a
 reader can see, say, how much AU12 at intensity 3 moves happiness against the prior. The file
 records the face model it was fitted with; the engine uses the rule only with that prior and
-only when every allowed label is one of the rule's classes (otherwise the hand-set likelihood
-model of embedded.py decides, as before).
+only when the allowed labels include its classes; a label outside them (contempt) keeps a floor
+probability. Elsewhere the hand-set likelihood model of embedded.py decides, as before.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class DecisionRule:
             bool(obs.aus)
             and bool(obs.expression_prior)
             and obs.prior_model == self.face_model
-            and set(allowed) <= set(self.classes)
+            and bool(set(allowed) & set(self.classes))
         )
 
     def terms(self, obs: FaceObservation, emotion: str) -> dict[str, float]:
@@ -71,7 +71,13 @@ class DecisionRule:
         return out
 
     def logits(self, obs: FaceObservation, allowed: Sequence[str]) -> dict[str, float]:
-        return {e: self.bias[e] + sum(self.terms(obs, e).values()) for e in allowed}
+        """Logits of the allowed labels. A label outside the rule's classes (contempt: FER2013 has none)
+        gets the floor probability relative to the best one, as labels the prior does not cover do in the
+        likelihood model."""
+        out = {e: self.bias[e] + sum(self.terms(obs, e).values()) for e in allowed if e in self.classes}
+        floor = max(out.values()) + math.log(PRIOR_FLOOR)
+        out.update({e: floor for e in allowed if e not in self.classes})
+        return out
 
     def table(self) -> str:
         """The weights as a markdown table (rows: terms, columns: emotions)."""

@@ -393,8 +393,16 @@ class EmbeddedBackend:
         if max(allowed, key=lambda e: prior[e]) != emotion:  # the AUs tipped it, with the impression's help
             return [f"The AU evidence for {emotion} is partial{absent}, but together with the whole-face "
                     f"impression ({p:.0%} {emotion}) it outweighs the alternatives."]  # fmt: skip
-        alone = self._au_reading(obs, codes, scores, exclude=emotion)
-        suggests = f"would suggest {alone}" if alone else "fit no single emotion"
+        alone = self._au_reading(obs, codes, exclude=emotion)
+        suggests = f"would suggest {alone}" if alone else "would fit no single emotion"
+        if alone and alone not in scores:
+            suggests += " (not among the allowed answers)"
+        restricted = set(prior) - set(scores)
+        if restricted:  # the prior's probability is small in absolute terms: compare within the allowed set
+            alt = self._runner_up({e: prior[e] for e in allowed}, emotion)
+            against = f" against {prior[alt]:.0%} for {alt}" if alt else ""
+            return [f"On these AUs alone the face {suggests}; among the allowed answers the whole-face impression "
+                    f"favours {emotion} ({p:.0%}{against}), which outweighs the AU evidence."]  # fmt: skip
         return [rng.choice((
             f"On these AUs alone the face {suggests}, but the whole-face impression ({p:.0%} {emotion}) "
             f"outweighs the AU evidence.",
@@ -402,11 +410,9 @@ class EmbeddedBackend:
             f"outweighs them.",
         ))]  # fmt: skip
 
-    def _au_reading(
-        self, obs: FaceObservation, codes: set[int], scores: dict[str, float] | None, exclude: str
-    ) -> str | None:
-        """What the measured AUs alone support (the likeliest such emotion under the AU model), if any."""
-        candidates = [e for e in supported_emotions(codes) if e != exclude and (not scores or e in scores)]
+    def _au_reading(self, obs: FaceObservation, codes: set[int], exclude: str) -> str | None:
+        """What the measured AUs alone support, whatever the label set (the likeliest under the AU model)."""
+        candidates = [e for e in supported_emotions(codes) if e != exclude]
         if not candidates:
             return None
         return max(candidates, key=lambda e: au_log_likelihood(obs.aus, e, self.sensitivity, self.false_alarm))
