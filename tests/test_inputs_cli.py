@@ -142,6 +142,8 @@ def test_installed_command_runs(files):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout)["faces"][0]["emotion"] == "happiness"
+    # stderr carries only emoreason's own lines: mediapipe/TFLite's native logging is kept off it
+    assert "XNNPACK" not in out.stderr and "W0000" not in out.stderr and "absl" not in out.stderr, out.stderr
 
 
 def test_array_input_and_result_roundtrip(analyzer, astronaut):

@@ -4,6 +4,7 @@ a killed run resumes from its last checkpoint, GRPO runs from the SFT adapter wi
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -285,8 +286,9 @@ def test_two_process_data_parallel_sft_then_grpo_with_face_tokens(workdir):
          f"trainer.output_dir={grpo}", "trainer.max_steps=2", "trainer.save_steps=2",
          "trainer.max_completion_length=16"],
     ]  # fmt: skip
+    verbose = {**os.environ, "EMOREASON_VERBOSE": "1"}  # keep mediapipe's start-up line: it counts front-ends
     for args in runs:
-        proc = subprocess.run([*launch, *args], capture_output=True, text=True, cwd=root)
+        proc = subprocess.run([*launch, *args], capture_output=True, text=True, cwd=root, env=verbose)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert proc.stderr.count("XNNPACK delegate") == 1  # the front-end ran in one process only
     state = json.loads((sft / "checkpoint-4" / "trainer_state.json").read_text())

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..facs import EMOTION_PROTOTYPES, supported_emotions
+from ..facs import EMOTION_PROTOTYPES, au_name, supported_emotions
 from ..labels import EMOTIONS, normalize_label
 from ..parsing import find_aus
 from ..types import AUActivation, FaceAnalysis, FaceObservation
@@ -365,7 +365,15 @@ class EmbeddedBackend:
         aus_text = _join([f"AU{c}" for c in cited])
         if not missing:
             templates = _CONCLUDERS if len(cited) > 1 else _SINGLE_CONCLUDERS
-            return [_cap(rng.choice(templates).format(aus=aus_text, emotion=emotion, rationale=proto.rationale))]
+            # The why, from a small grammar over this face's AUs rather than one fixed clause per emotion.
+            names = _join([au_name(c) for c in proto.core])
+            rationale = rng.choice((
+                proto.rationale,
+                f"the {names} {'are' if len(proto.core) > 1 else 'is'} what EMFACS requires of {emotion}",
+                f"every core movement of {emotion} in FACS ({names}) is present, the strongest at "
+                f"{max(a.intensity for a in present if a.code in proto.core):.1f} of 5",
+            ))  # fmt: skip
+            return [_cap(rng.choice(templates).format(aus=aus_text, emotion=emotion, rationale=rationale))]
         hits = len(proto.core) - len(missing)
         absent = _join([f"{_ABSENT[c]} (no AU{c})" for c in missing[:2]])
         return [f"{_cap(aus_text)} {'carry' if len(cited) > 1 else 'carries'} {hits} of the {len(proto.core)} core "

@@ -94,6 +94,16 @@ def check_trainer_keys(recipe: Recipe, where: str) -> None:
         raise ValueError(f"{where}: trainer: unknown trl {config.__name__} field(s): {', '.join(hints)}")
 
 
+def trainer_config(config_class: type, values: dict[str, Any]) -> Any:
+    """trl's SFTConfig / GRPOConfig from a dict, through transformers' HfArgumentParser: the same typed
+    dataclass trl's own scripts parse, and an error naming any key it does not know
+    (check_trainer_keys has already said so with a hint, before any model loaded)."""
+    from transformers import HfArgumentParser
+
+    (config,) = HfArgumentParser(config_class).parse_dict(values, allow_extra_keys=False)
+    return config
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
     """`dotted.key=value` items (YAML values) written into a recipe's nested dict; returns it."""
     for item in overrides or []:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rewards import REWARDS
-from .config import Recipe
+from .config import Recipe, trainer_config
 from .sft import (
     ProjectorCheckpoints,
     build_model,
@@ -55,14 +55,15 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     names = list(recipe.rewards)
-    args = GRPOConfig(
-        **{
+    args = trainer_config(
+        GRPOConfig,
+        {
             "output_dir": str(recipe.output_dir),
             "gradient_checkpointing": recipe.gradient_checkpointing,
             "remove_unused_columns": False,
             "reward_weights": [float(recipe.rewards[n]) for n in names],
             **recipe.trainer,
-        }
+        },
     )
     dataset = prepared_dataset(recipe, args, require_description=False)
     # trl's VLM path reads the prompt and image columns; the rewards read emotion and aus.

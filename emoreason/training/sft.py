@@ -17,7 +17,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .config import Recipe
+from .config import Recipe, trainer_config
 
 
 class ProjectorCheckpoints(TrainerCallback):
@@ -159,15 +159,16 @@ def run_sft(recipe: Recipe) -> Path:
 
     recipe.output_dir.mkdir(parents=True, exist_ok=True)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
-    args = SFTConfig(
-        **{
+    args = trainer_config(
+        SFTConfig,
+        {
             "output_dir": str(recipe.output_dir),
             "gradient_checkpointing": recipe.gradient_checkpointing,
             "remove_unused_columns": False,  # the collator needs the prompt and image columns
             "dataset_kwargs": {"skip_prepare_dataset": True},
             "max_length": None,  # image tokens must never be truncated away
             **recipe.trainer,
-        }
+        },
     )
     dataset = prepared_dataset(recipe, args, require_description=True)
     model, processor, projector, features = build_model(recipe)
