@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model face-model-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-serving eval-example results tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving eval-example results tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -44,7 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check emoreason tests bench serving
 	$(VENV)/bin/mypy  # the public modules listed in pyproject.toml [tool.mypy]
 
-bench: bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-serving
+bench: bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving
 
 # The expression priors (fer vs emoreason's face model), the AU evidence and the embedded analyzer on the dev
 # faces, on publictest and on dev faces pasted into a photo (detect mode).
@@ -130,6 +130,11 @@ results: setup
 		EMOREASON_DATA=$(SHARED_DATA) $(VENV)/bin/emoreason eval --config eval/configs/$$c.yaml --quiet || exit 1; done
 	$(VENV)/bin/emoreason eval leaderboard $(addprefix out/eval/,$(RESULT_CONFIGS)) --out eval/RESULTS.md \
 		--machine "$$(nproc) CPU cores ($$(uname -m)), one analysis at a time"
+
+# The faithfulness invariants and consistency on the sample photos and the dev faces, four label sets each.
+bench-faithfulness: setup
+	$(PIP) install -q --no-deps .
+	$(PY) bench/faithfulness.py --dev $(SHARED_DATA)/fer2013-dev --out out/bench/faithfulness.json
 
 # How fast the parser and the GRPO rewards read completions (README: Parser and rewards).
 bench-parser: setup
