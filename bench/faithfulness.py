@@ -15,7 +15,6 @@ prior alone. Prints a final key=value line; writes JSON.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -27,9 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emoreason.analyzer import Analyzer  # noqa: E402
 from emoreason.faithfulness import breaks  # noqa: E402
-from emoreason.labels import BASIC7, EMOTIONS, normalize_label  # noqa: E402
+from emoreason.labels import BASIC7, EMOTIONS  # noqa: E402
 from emoreason.rewards import consistency_score  # noqa: E402
 from emoreason.samples import write_sample_images  # noqa: E402
+from emoreason.training.face_model import read_labelled_faces  # noqa: E402
 
 LABEL_SETS = {"all": list(EMOTIONS), "basic7": list(BASIC7), "neutral-sadness": ["neutral", "sadness"],
               "happiness-anger-fear": ["happiness", "anger", "fear"]}  # fmt: skip
@@ -79,8 +79,7 @@ def main() -> None:
         photos = [(str(p), None) for p in write_sample_images(tmp)]
         result["photos"] = score(analyzer, photos, face_mode="detect")
     if args.dev:
-        with open(Path(args.dev) / "labels.csv", newline="") as fh:
-            rows = [(str(Path(args.dev) / r["filename"]), normalize_label(r["emotion"])) for r in csv.DictReader(fh)]
+        rows = [(str(path), label) for path, label in read_labelled_faces(args.dev)]
         result["dev"] = score(analyzer, rows, face_mode="full")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -9,6 +9,7 @@ as they are and 95% after upscaling and padding 25% with black, with half the er
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -80,6 +81,7 @@ def square_crop_transform(center: tuple[float, float], side: float, out_size: in
     return np.array([[s, 0, out_size / 2 - s * cx], [0, s, out_size / 2 - s * cy]], dtype=np.float64)
 
 
+@lru_cache(maxsize=1)
 def _warmup_face() -> np.ndarray:
     """A real face on the mesh's input canvas (scikit-image's astronaut, public domain), for the warm-up run."""
     from skimage import data

@@ -326,13 +326,14 @@ class EmbeddedBackend:
         present = sorted(obs.present_aus(), key=lambda a: (-a.intensity, a.code))  # strongest cues first
         codes = {a.code for a in present}
         sentences = [*self._describe(present, rng)]
-        if emotion in supported_emotions(codes):
+        supported = emotion in supported_emotions(codes)
+        if supported:
             sentences += self._argue_from_aus(present, emotion, rng)
         else:
             sentences += self._argue_from_impression(obs, emotion, codes, scores, rng)
         sentences += self._rule_out_runner_up(emotion, codes, scores, rng)
         sentences += self._rule_terms(obs, emotion, codes, scores)
-        if obs.expression_prior and emotion in supported_emotions(codes):
+        if obs.expression_prior and supported:
             p = obs.expression_prior.get(emotion, 0.0)
             if p >= 0.5:
                 agrees = (f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
