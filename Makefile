@@ -52,9 +52,10 @@ bench-accuracy: setup
 	$(PIP) install -q --no-deps .
 	$(PY) bench/accuracy.py --data $(SHARED_DATA)/fer2013-dev --data $(SHARED_DATA)/fer2013/publictest --out out/bench/accuracy.json
 
-# emoreason's face model from the FER2013 training faces (about 70 min on 2 cores; resumes if stopped). The
-# shipped copy lives in emoreason/face/weights/emoreason-face-v2 (make face-model-ship copies a finished run there).
+# emoreason's face model from the FER2013 training faces (about 2 h on 2 idle cores; resumes if stopped). The
+# shipped copy lives in emoreason/face/weights/$(FACE_MODEL) (make face-model-ship copies a finished run there).
 FACE_RUN ?= out/runs/face-model
+FACE_MODEL ?= emoreason-face-v3
 face-model: setup
 	$(PIP) install -q --no-deps .
 	$(VENV)/bin/emoreason train face-model --config training/recipes/face-model/fer2013.yaml \
@@ -64,7 +65,7 @@ face-model: setup
 # Copy the finished run into the package with its model card (learning curve + the bench figures).
 face-model-ship:
 	$(PY) -c "from emoreason.training.face_model import ship; \
-		ship('$(FACE_RUN)', 'emoreason/face/weights/emoreason-face-v2', '$(FACE_RUN)/accuracy.json')"
+		ship('$(FACE_RUN)', 'emoreason/face/weights/$(FACE_MODEL)', 'out/bench/accuracy.json')"
 
 # The embedded engine's decision rule (reasoning/decision_rule.py), fitted on FER2013 Training's "vlm" split,
 # which the face model never saw (never the dev faces); refit whenever the face model changes.

@@ -96,7 +96,8 @@ def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False, 
     frontend_s = time.perf_counter() - t0
     out: dict = {"n": len(items), "faces_found": sum(o is not None for o in observations),
                  "mesh_found": sum(o is not None and o.landmarks is not None for o in observations),
-                 "frontend_ms_per_face": 1000 * frontend_s / len(items)}  # fmt: skip
+                 "frontend_ms_per_face": 1000 * frontend_s / len(items),
+                 "face_model": models["emoreason"].name}  # which weights these figures belong to  # fmt: skip
     frontend.close()
     engine = {"aus": EmbeddedBackend(use_prior=False), "embedded": EmbeddedBackend()}
     ok = [i for i, o in enumerate(observations) if o is not None and inputs[i] is not None]

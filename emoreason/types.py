@@ -50,7 +50,7 @@ class FaceObservation:
     source: str  # "detector" | "full" (whole image is the face) | "fallback" (tight crop, nothing detected)
     aus: list[AUActivation] = field(default_factory=list)
     expression_prior: dict[str, float] | None = None  # emotion -> probability
-    prior_model: str | None = None  # the expression model that gave the prior ("emoreason-face-v2", "fer")
+    prior_model: str | None = None  # the expression model that gave the prior ("emoreason-face-v3", "fer")
     pose: dict[str, float] | None = None  # roll/yaw/pitch in degrees
     landmarks: np.ndarray | None = None  # (478, 3) image pixels (z in pixel units); None if the mesh failed
     embedding: np.ndarray | None = None  # face-encoder vector when the encoder is on

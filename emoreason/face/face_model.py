@@ -31,7 +31,7 @@ from torch import nn
 from ..labels import BASIC7
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_FACE_MODEL = WEIGHTS_DIR / "emoreason-face-v2"  # <dir>/model.safetensors + config.json + MODEL_CARD.md
+DEFAULT_FACE_MODEL = WEIGHTS_DIR / "emoreason-face-v3"  # <dir>/model.safetensors + config.json + MODEL_CARD.md
 
 
 @dataclass

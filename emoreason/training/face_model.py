@@ -313,7 +313,8 @@ def _checkpoint(path: Path, net, optimizer, state: dict) -> None:
 
 def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = None) -> Path:
     """Copy a finished run's exported model into `dest` and write its MODEL_CARD.md from the run's history
-    and, when given, bench/accuracy.py's JSON (the figures on the dev faces, publictest and in photos)."""
+    and, when given and present, bench/accuracy.py's JSON (the figures on the dev faces, publictest and in
+    photos: ship once, run `make bench-accuracy` with the shipped model, ship again for the card)."""
     import shutil
 
     run, dest = Path(run_dir), Path(dest)
@@ -322,7 +323,9 @@ def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = 
         shutil.copy2(run / "model" / name, dest / name)
     meta = json.loads((dest / "config.json").read_text())
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-    bench = json.loads(Path(bench_json).read_text()) if bench_json else None
+    bench = json.loads(Path(bench_json).read_text()) if bench_json and Path(bench_json).is_file() else None
+    if bench and any(block.get("face_model") != dest.name for block in bench.values()):
+        bench = None  # figures from another model's run would mislabel this one
     (dest / "MODEL_CARD.md").write_text(model_card(meta, history, bench, name=dest.name))
     return dest
 

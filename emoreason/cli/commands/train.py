@@ -83,6 +83,7 @@ def _decision_rule(args: argparse.Namespace) -> int:
     if not args.data:
         raise CommandError("train decision-rule needs --data (FER2013 Training: a folder with labels.csv)")
     out = Path(args.out or "out/decision-rule/fer2013-logistic.json")
-    cache = out.parent / f"features-{DEFAULT_FACE_MODEL.name}.npz"
+    # The front-end's measurements of the faces, cached outside the package (delete it when the front-end changes)
+    cache = Path("out/decision-rule") / f"features-{DEFAULT_FACE_MODEL.name}.npz"
     print(json.dumps(fit_decision_rule(args.data, out, cache), indent=2))
     return 0
