@@ -5,7 +5,13 @@
 Three runs, each `--requests` chat completions (the astronaut photo as a data URL) from
 `--clients` concurrent clients through the official openai client:
 1. gateway -> embedded engine;
-2. gateway -> vLLM (CPU build, `.venv-vllm`) -> the tiny random Qwen2.5-VL;
+2. gateway -> vLLM (CPU build, `.venv-vllm`) -> the tiny random Qwen2.5-VL, and beside it the
+   direct baseline: the same requests (the very messages the gateway's vLLM backend sends for
+   the astronaut, built once) straight to the same vLLM server from the same clients. The
+   difference is what the gateway adds (HTTP hop, image decode, face front-end, prompt,
+   parsing): its added p50/p95 latency, its share of the gateway's p50, and the gateway
+   process's own CPU time per request (this process's CPU time in the gateway run minus the
+   direct run's, where only the clients ran here);
 3. gateway -> the transformers backend in-process -> the same tiny model.
 4. overload: gateway -> embedded engine with 2 slots, 8 clients sending a 24 MP JPEG each
    as fast as they can for `--overload-seconds`, and a probe asking /health every 50 ms;
@@ -79,7 +85,52 @@ def load(url: str, clients: int, requests: int, image_url: str, model: str) -> d
 def through_gateway(engines: dict, clients: int, requests: int, image_url: str, model: str) -> dict:
     settings = GatewaySettings(max_concurrency=clients, request_timeout_s=600)
     with BackgroundServer(create_app(engines, settings)) as live:
-        return load(live.url, clients, requests, image_url, model)
+        cpu0 = time.process_time()
+        result = load(live.url, clients, requests, image_url, model)
+        result["process_cpu_s"] = time.process_time() - cpu0
+        return result
+
+
+def direct_to_vllm(url: str, model: str, tokens: int, clients: int, requests: int) -> dict:
+    """The vLLM backend's own request for the astronaut (its messages and options, built once) sent straight
+    to the server: what a client that skipped the gateway would cost."""
+    from skimage import data
+
+    from emoreason.face.frontend import FaceFrontEnd
+    from emoreason.reasoning.vllm_backend import VLLMBackend
+
+    rgb = data.astronaut()
+    frontend = FaceFrontEnd()
+    observations = frontend.observe(rgb)
+    frontend.close()
+    backend = VLLMBackend(base_url=url, model=model, max_new_tokens=tokens)
+    request = backend.requests([(observations, rgb)], None)[0]
+    messages, options = backend.messages(request), backend._logprob_options()
+
+    def one(_: int):
+        t0 = time.perf_counter()
+        try:
+            ok = bool(backend.endpoint.complete(messages, **options))
+        except Exception:  # noqa: BLE001 - counted as a failed request
+            ok = False
+        return ok, time.perf_counter() - t0
+
+    one(0)  # warm-up (not counted)
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(one, range(requests)))
+    wall = time.perf_counter() - t0
+    latencies = np.array([t for ok, t in results if ok])
+    return {
+        "requests": requests,
+        "ok": int(sum(ok for ok, _ in results)),
+        "failed": int(sum(not ok for ok, _ in results)),
+        "lost": requests - len(results),
+        "rps": len(latencies) / wall,
+        "p50_ms": float(np.percentile(latencies, 50) * 1000) if len(latencies) else None,
+        "p95_ms": float(np.percentile(latencies, 95) * 1000) if len(latencies) else None,
+        "process_cpu_s": time.process_time() - cpu0,
+    }
 
 
 def overload(seconds: float, clients: int = 8, slots: int = 2) -> dict:
@@ -194,6 +245,14 @@ def main() -> None:
         figures["vllm"] = through_gateway(engines, args.clients, args.requests, image_url, "tiny")
         for engine in engines.values():
             engine.close()
+        figures["vllm_direct"] = direct_to_vllm(server.url, "tiny", args.tokens, args.clients, args.requests)
+    g, d = figures["vllm"], figures["vllm_direct"]
+    figures["gateway_overhead"] = {
+        "added_p50_ms": g["p50_ms"] - d["p50_ms"],
+        "added_p95_ms": g["p95_ms"] - d["p95_ms"],
+        "share_of_p50": (g["p50_ms"] - d["p50_ms"]) / g["p50_ms"],
+        "cpu_ms_per_request": 1000 * (g["process_cpu_s"] - d["process_cpu_s"]) / args.requests,
+    }
 
     analyzer = Analyzer(backend="transformers", model=str(model_dir), max_new_tokens=args.tokens, dtype="float32")
     engines = {"tiny": Engine("tiny", analyzer)}
@@ -206,11 +265,12 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
     flat = {"clients": args.clients, "requests": args.requests}
-    for name in ("embedded", "vllm", "transformers"):
+    for name in ("embedded", "vllm", "vllm_direct", "transformers"):
         r = figures[name]
         flat.update({f"{name}_rps": round(r["rps"], 3), f"{name}_p50_ms": round(r["p50_ms"], 1),
                      f"{name}_p95_ms": round(r["p95_ms"], 1), f"{name}_failed": r["failed"] + r["lost"]})  # fmt: skip
     flat["vllm_over_transformers_rps"] = round(figures["vllm_over_transformers_rps"], 3)
+    flat.update({f"gateway_{k}": round(v, 3) for k, v in figures["gateway_overhead"].items()})
     print(" ".join(f"{k}={v}" for k, v in flat.items()) + " " + _overload_line(figures["overload"]))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from .imageio import DEFAULT_MAX_PIXELS, InputError, is_video, load_image
 from .reasoning import get_backend
 from .reasoning.base import analyze_batch
 from .types import EmotionAnalysis
+
+if TYPE_CHECKING:
+    from .face.worker import FrontEndPool, IsolatedFrontEnd
 from .video import IoUTracker, VideoAnalysis, iter_frames, video_info
 
 
@@ -34,13 +37,20 @@ class Analyzer:
         frontend: FrontEndConfig | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         isolate_frontend: bool = False,
+        workers: int = 1,
         **backend_options: Any,
     ):
         config = frontend or FrontEndConfig(face_mode=face_mode)
-        if isolate_frontend:  # a native crash on one image then costs that image, not this process
+        self.workers = max(1, int(workers))
+        self.frontend: FaceFrontEnd | IsolatedFrontEnd | FrontEndPool
+        if self.workers > 1:  # one isolated front-end process per worker; images dealt out to them
+            from .face.worker import FrontEndPool
+
+            self.frontend = FrontEndPool(config, self.workers)
+        elif isolate_frontend:  # a native crash on one image then costs that image, not this process
             from .face.worker import IsolatedFrontEnd
 
-            self.frontend: FaceFrontEnd | IsolatedFrontEnd = IsolatedFrontEnd(config)
+            self.frontend = IsolatedFrontEnd(config)
         else:
             self.frontend = FaceFrontEnd(config)
         self.face_mode = face_mode if frontend is None else frontend.face_mode
@@ -104,16 +114,18 @@ class Analyzer:
 
         An image the front-end refuses (or crashes on) gets a failed result; the others go on."""
         items, frontend_ms, observed, failed = [], [], [], {}
-        for i, (rgb, source, t0) in enumerate(arrays):
-            t1 = time.perf_counter()
-            try:
-                observations = self.frontend.observe(rgb, face_mode=face_mode)
-            except InputError as exc:
-                failed[i] = EmotionAnalysis.failed(source, f"{source}: {exc.reason}", self.backend.name)
+        t1 = time.perf_counter()
+        per_image = self.frontend.observe_many([rgb for rgb, _, _ in arrays], face_mode=face_mode)
+        # The front-end ran once for the batch (its networks over all faces together): each image its share.
+        frontend_share = (time.perf_counter() - t1) * 1000 / max(1, len(arrays))
+        starts = [t0 for _, _, t0 in arrays] + [t1]  # each image was decoded from its start to the next one's
+        for i, ((rgb, source, _), observations) in enumerate(zip(arrays, per_image)):
+            if isinstance(observations, InputError):
+                failed[i] = EmotionAnalysis.failed(source, f"{source}: {observations.reason}", self.backend.name)
                 continue
             items.append((observations, rgb))
             observed.append(arrays[i])
-            frontend_ms.append(((t1 - t0) * 1000, (time.perf_counter() - t1) * 1000))
+            frontend_ms.append(((starts[i + 1] - starts[i]) * 1000, frontend_share))
         t2 = time.perf_counter()
         faces_per_image = analyze_batch(self.backend, items, labels=labels or self.labels) if items else []
         # A batched call has one duration: each image is charged its share.
@@ -142,9 +154,10 @@ class Analyzer:
     def analyze_many(self, paths: Iterable[str], **kwargs: Any) -> Iterator[EmotionAnalysis | VideoAnalysis]:
         """Analyse each path in turn; a bad input yields a result with `.error` set, and the batch goes on.
 
-        Consecutive images are grouped by the backend's `batch_size` (1 for the embedded engine).
+        Consecutive images are grouped by the backend's `batch_size` (8 for the embedded engine): the
+        front-end runs its networks once per group, the backend answers the group in one call.
         """
-        batch_size = max(1, int(self.backend.batch_size))
+        batch_size = max(1, int(self.backend.batch_size)) * self.workers
         image_kwargs = {k: v for k, v in kwargs.items() if k in ("face_mode", "labels")}
         pending: list[str] = []
         for path in paths:

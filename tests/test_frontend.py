@@ -89,3 +89,55 @@ def test_rolled_head_measures_the_same_aus(frontend, astronaut):
         a = next(x for x in upright.aus if x.code == code).intensity
         b = next(x for x in rolled.aus if x.code == code).intensity
         assert abs(a - b) < 1.0, (code, a, b)
+
+
+def test_landmarks_read_from_the_serialised_list_and_the_slow_path_agrees():
+    from mediapipe.framework.formats import landmark_pb2
+
+    from emoreason.face.landmarks import landmark_array
+
+    points = np.random.default_rng(0).random((478, 3)).astype(np.float32)
+    plain = landmark_pb2.NormalizedLandmarkList()
+    for x, y, z in points:
+        plain.landmark.add(x=x, y=y, z=z)
+    np.testing.assert_array_equal(landmark_array(plain), points.astype(np.float64))
+    with_visibility = landmark_pb2.NormalizedLandmarkList()
+    with_visibility.CopyFrom(plain)
+    with_visibility.landmark[5].visibility = 0.5  # another record layout: read field by field
+    np.testing.assert_array_equal(landmark_array(with_visibility), points.astype(np.float64))
+
+
+def test_auto_detector_asks_the_short_range_model_only_when_the_full_range_one_finds_nothing(astronaut, no_face):
+    from emoreason.face.detect import FaceDetector
+
+    detector = FaceDetector("auto")
+    full, short = detector._detectors
+    calls = {"full": 0, "short": 0}
+    for name, model in (("full", full), ("short", short)):
+        process = model.process
+
+        def counted(image, _process=process, _name=name):
+            calls[_name] += 1
+            return _process(image)
+
+        model.process = counted
+    try:
+        assert len(detector.detect(astronaut)) == 1  # a photo: the full-range model finds her
+        assert calls == {"full": 1, "short": 0}
+        assert detector.detect(no_face) == []  # nothing found: the short-range model gets its turn
+        assert calls == {"full": 2, "short": 1}
+    finally:
+        detector.close()
+
+
+def test_observe_many_equals_observe_and_keeps_a_bad_image_in_its_place(frontend, astronaut, two_faces):
+    from emoreason import InputError
+
+    one_by_one = [frontend.observe(img) for img in (astronaut, two_faces)]
+    together = frontend.observe_many([astronaut, np.zeros((2, 2, 3), np.uint8), two_faces])
+    assert isinstance(together[1], InputError) and "too small" in together[1].reason
+    for alone, batched in zip(one_by_one, (together[0], together[2])):
+        assert [o.box for o in alone] == [o.box for o in batched]
+        for a, b in zip(alone, batched):  # the prior from a batch of 3 faces is the prior from one at a time
+            assert a.expression_prior.keys() == b.expression_prior.keys()
+            assert all(abs(a.expression_prior[k] - b.expression_prior[k]) < 1e-3 for k in a.expression_prior)

@@ -166,3 +166,26 @@ def test_one_meaning_per_flag_with_the_old_names_still_accepted():
     for argv in (["eval", "--subset", "50"], ["eval", "--sample", "50"]):
         args = parser.parse_args(argv)
         assert args.subset == 50 and args.sample is False  # a subset, not decoding
+
+
+@pytest.mark.slow  # two front-end worker processes
+def test_two_workers_give_the_same_results_in_input_order(files, tmp_path, capsys):
+    """`--workers 2` deals the images to two front-end processes; the streamed JSON array keeps the input
+    order, a bad file keeps its place as an error, and the results equal one worker's."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for name in ("astronaut.png", "two_faces.png"):
+        (folder / name).write_bytes((files / "good" / name).read_bytes())
+    (folder / "b_notes.jpg").write_bytes((files / "notes.jpg").read_bytes())
+    rows = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.json"
+        assert main(["analyze", str(folder), "--format", "json", "--out", str(out), "--quiet",
+                     "--workers", str(workers)]) == 1  # fmt: skip
+        rows[workers] = json.loads(out.read_text())
+    assert [r["source"].split("/")[-1] for r in rows[2]] == ["astronaut.png", "b_notes.jpg", "two_faces.png"]
+    assert "not an image" in rows[2][1]["error"]
+    emotions = {w: [[f["emotion"] for f in r["faces"]] for r in rows[w]] for w in rows}
+    assert emotions[2] == emotions[1]
+    assert [len(r["faces"]) for r in rows[2]] == [1, 0, 2]
+    capsys.readouterr()

@@ -135,6 +135,8 @@ def test_worker_deadline_kills_a_stuck_image(astronaut):
 
 @pytest.mark.slow  # a worker process or subprocess run of many seconds
 def test_analyzer_batch_goes_on_after_a_worker_crash(astronaut, two_faces):
+    """The batch goes to the worker in one round trip; when the worker dies on it, it is restarted and the
+    images go again one at a time (a crash an image causes would then cost that image alone)."""
     from emoreason import Analyzer
 
     with Analyzer(backend="embedded", isolate_frontend=True) as analyzer:
@@ -142,9 +144,24 @@ def test_analyzer_batch_goes_on_after_a_worker_crash(astronaut, two_faces):
         killer.start()
         results = analyzer.analyze_batch([astronaut, two_faces, astronaut])
         killer.join()
-    assert "crashed on this image" in results[0].error
-    assert [len(r.faces) for r in results[1:]] == [2, 1]
+        assert analyzer.frontend.restarts == 1
+    assert [r.error for r in results] == [None, None, None]
+    assert [len(r.faces) for r in results] == [1, 2, 1]
     assert results[2].faces[0].emotion == "happiness"
+
+
+@pytest.mark.slow  # a worker process or subprocess run of many seconds
+def test_one_image_crash_costs_that_image_when_alone(astronaut, two_faces):
+    """A batch of one goes straight to `observe`: the crash is that image's error, the next image is fine."""
+    from emoreason.face.worker import IsolatedFrontEnd
+
+    with IsolatedFrontEnd() as frontend:
+        killer = threading.Thread(target=_kill_while_waiting, args=(frontend,))
+        killer.start()
+        [crashed] = frontend.observe_many([astronaut])
+        killer.join()
+        assert isinstance(crashed, InputError) and "crashed on this image" in crashed.reason
+        assert [len(x) for x in frontend.observe_many([two_faces, astronaut])] == [2, 1]
 
 
 @pytest.mark.slow  # a worker process or subprocess run of many seconds

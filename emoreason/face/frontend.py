@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..defaults import ALIGNED_FACE_SIZE
-from ..imageio import check_dimensions
+from ..imageio import InputError, check_dimensions
 from ..types import FaceObservation
 from .align import FER_TEMPLATE, align_face, box_crop
 from .au import AUDetector, GeometricAUDetector
@@ -27,7 +27,7 @@ from .landmarks import FaceGeometry, FaceMesher
 @dataclass
 class FrontEndConfig:
     face_mode: str = "detect"  # detect | full (the whole image is one face)
-    detector: str = "auto"  # auto | short | full (BlazeFace range; auto = both, merged)
+    detector: str = "auto"  # auto | both | short | full (BlazeFace range; auto = full, then short if none: detect.py)
     min_face_size: int = 20  # px, short side of the detection box
     min_detection_confidence: float = 0.5
     max_faces: int = 16  # largest N faces are analysed
@@ -101,13 +101,38 @@ class FaceFrontEnd:
 
     def observe(self, rgb: np.ndarray, face_mode: str | None = None) -> list[FaceObservation]:
         """Every face in the image (the largest `max_faces`), measured: box, mesh, crops, AUs, prior."""
+        observations = self._measure_image(rgb, face_mode)
+        self._add_learned(observations)
+        return observations
+
+    def observe_many(
+        self, images: list[np.ndarray], face_mode: str | None = None
+    ) -> list[list[FaceObservation] | InputError]:
+        """`observe` for several images, with the learned models (expression prior, encoder) run once over
+        all their faces: a batch of faces costs the network far less per face than one at a time
+        (measured with the face model on one thread: 4.2 ms a face in a batch of 2, 2.7 in a batch of 20).
+
+        An image the front-end refuses gets its InputError in its place; the others go on."""
+        per_image: list[list[FaceObservation] | InputError] = []
+        for rgb in images:
+            try:
+                per_image.append(self._measure_image(rgb, face_mode))
+            except InputError as exc:
+                per_image.append(exc)
+        self._add_learned([o for faces in per_image if isinstance(faces, list) for o in faces])
+        return per_image
+
+    def _measure_image(self, rgb: np.ndarray, face_mode: str | None) -> list[FaceObservation]:
+        """Find and measure the faces of one image (everything but the learned models)."""
         h, w = rgb.shape[:2]
         check_dimensions(w, h)  # arrays from the Python API too: no size that aborts OpenCV reaches it
         t0 = time.perf_counter()
         faces = self._find_faces(rgb, face_mode or self.config.face_mode)
         detect_ms = _ms(t0)
-        observations = [self._measure(rgb, index, face, detect_ms if index == 0 else 0.0)
-                        for index, face in enumerate(faces)]  # fmt: skip
+        return [self._measure(rgb, index, face, detect_ms if index == 0 else 0.0) for index, face in enumerate(faces)]
+
+    def _add_learned(self, observations: list[FaceObservation]) -> None:
+        """The expression prior and the embedding of every face, each network called once for all of them."""
         if self.expression is not None and observations:
             # A whole-image face (benchmark crop) is seen as it was trained (measured better than re-cropping
             # 48 px faces); a detected face is cropped with FER2013's eye geometry (`expression_crop`).
@@ -121,7 +146,6 @@ class FaceFrontEnd:
                                      [o.aligned_crop for o in observations])  # fmt: skip
             for o, emb in zip(observations, embeddings):
                 o.embedding = emb
-        return observations
 
     def _find_faces(self, rgb: np.ndarray, mode: str) -> list[_Found]:
         """Detected faces (or the whole image as one face in `full` mode, or as a fallback for small images)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import threading
 from typing import Any
@@ -34,9 +35,14 @@ class FrontEndCrashed(InputError):
     """The front-end's process died (or overran its deadline) on this image; it is restarted for the next."""
 
 
-def _child(conn, config: FrontEndConfig) -> None:
-    """The worker's loop: ("observe", rgb, face_mode) -> ("ok", observations) | ("error", exception)."""
+def _child(conn, config: FrontEndConfig, threads: int | None = None) -> None:
+    """The worker's loop: ("observe", rgb, face_mode) -> ("ok", observations) | ("error", exception);
+    ("observe_many", images, face_mode) -> ("ok", [observations or InputError per image])."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
+    if threads:  # several front-ends share the cores: each network runs on its share, not on all of them
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         frontend = FaceFrontEnd(config)
     except Exception as exc:  # noqa: BLE001 - sent to the parent, which raises it
@@ -51,9 +57,12 @@ def _child(conn, config: FrontEndConfig) -> None:
                 return
             if message[0] == "close":
                 return
-            _, rgb, face_mode = message
+            command, pixels, face_mode = message
             try:
-                conn.send(("ok", frontend.observe(rgb, face_mode=face_mode)))
+                if command == "observe_many":
+                    conn.send(("ok", frontend.observe_many(pixels, face_mode=face_mode)))
+                else:
+                    conn.send(("ok", frontend.observe(pixels, face_mode=face_mode)))
             except InputError as exc:
                 conn.send(("error", exc))
             except Exception as exc:  # noqa: BLE001 - a Python failure on one image is that image's error
@@ -65,9 +74,11 @@ def _child(conn, config: FrontEndConfig) -> None:
 class IsolatedFrontEnd:
     """A `FaceFrontEnd` in a child process (see the module docstring). Thread-safe: calls are serialised."""
 
-    def __init__(self, config: FrontEndConfig | None = None, timeout_s: float | None = None):
+    def __init__(self, config: FrontEndConfig | None = None, timeout_s: float | None = None,
+                 threads: int | None = None):  # fmt: skip
         self.config = config or FrontEndConfig()
         self.timeout_s = timeout_s  # per image; None = no deadline
+        self.threads = threads  # torch threads in the child; None = torch's default (all cores)
         self._context = multiprocessing.get_context("spawn")  # no fork: the parent may run threads
         self._lock = threading.Lock()
         self._process: Any = None
@@ -82,7 +93,7 @@ class IsolatedFrontEnd:
 
     def _start(self) -> None:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_child, args=(child, self.config), daemon=True,
+        process = self._context.Process(target=_child, args=(child, self.config, self.threads), daemon=True,
                                         name="emoreason-frontend")  # fmt: skip
         process.start()
         child.close()
@@ -101,6 +112,38 @@ class IsolatedFrontEnd:
 
     def observe(self, rgb: np.ndarray, face_mode: str | None = None, source: str = "<image>") -> list[FaceObservation]:
         check_dimensions(rgb.shape[1], rgb.shape[0], source)  # refused here costs no round trip
+        status, payload = self._call(("observe", np.ascontiguousarray(rgb), face_mode), source, self.timeout_s)
+        if status == "error":
+            if isinstance(payload, InputError) and payload.source == "<image>":
+                raise InputError(source, payload.reason)
+            raise payload
+        return payload
+
+    def observe_many(
+        self, images: list[np.ndarray], face_mode: str | None = None
+    ) -> list[list[FaceObservation] | InputError]:
+        """The batch in one round trip (the child runs its networks once over all the faces). When the child
+        crashes on the batch, the images go again one at a time, so the crash costs only the image behind it."""
+        if len(images) < 2:
+            return [self._observe_or_error(rgb, face_mode) for rgb in images]
+        deadline = None if self.timeout_s is None else self.timeout_s * len(images)
+        try:
+            status, payload = self._call(("observe_many", [np.ascontiguousarray(x) for x in images], face_mode),
+                                         "<batch>", deadline)  # fmt: skip
+        except FrontEndCrashed:
+            return [self._observe_or_error(rgb, face_mode) for rgb in images]
+        if status == "error":
+            raise payload
+        return payload
+
+    def _observe_or_error(self, rgb: np.ndarray, face_mode: str | None) -> list[FaceObservation] | InputError:
+        try:
+            return self.observe(rgb, face_mode)
+        except InputError as exc:
+            return exc
+
+    def _call(self, message: tuple, source: str, deadline_s: float | None) -> tuple[str, Any]:
+        """One round trip to the child: (status, payload). Raises FrontEndCrashed when it dies or overruns."""
         with self._lock:
             if self._process is None or not self._process.is_alive():
                 self._restart()
@@ -109,16 +152,16 @@ class IsolatedFrontEnd:
             overran = threading.Event()
             process = self._process
             watchdog = None
-            if self.timeout_s is not None:
-                watchdog = threading.Timer(self.timeout_s, lambda: (overran.set(), process.kill()))
+            if deadline_s is not None:
+                watchdog = threading.Timer(deadline_s, lambda: (overran.set(), process.kill()))
                 watchdog.start()
             try:
-                self._conn.send(("observe", np.ascontiguousarray(rgb), face_mode))
-                status, payload = self._conn.recv()
+                self._conn.send(message)
+                return self._conn.recv()
             except (EOFError, OSError):  # the child died: BrokenPipe on send, EOF on receive
                 how = self._reap()
                 if overran.is_set():
-                    raise FrontEndCrashed(source, f"the face front-end took longer than {self.timeout_s:g} s "
+                    raise FrontEndCrashed(source, f"the face front-end took longer than {deadline_s:g} s "
                                                   "on this image and was restarted") from None  # fmt: skip
                 raise FrontEndCrashed(source, f"the face front-end crashed on this image ({how}); "
                                               "it was restarted") from None  # fmt: skip
@@ -126,11 +169,6 @@ class IsolatedFrontEnd:
                 self.busy = False
                 if watchdog is not None:
                     watchdog.cancel()
-        if status == "error":
-            if isinstance(payload, InputError) and payload.source == "<image>":
-                raise InputError(source, payload.reason)
-            raise payload
-        return payload
 
     def _reap(self) -> str:
         """Collect the dead child; how it ended, in words."""
@@ -165,6 +203,50 @@ class IsolatedFrontEnd:
             self._reap()
 
     def __enter__(self) -> IsolatedFrontEnd:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class FrontEndPool:
+    """N isolated front-ends side by side: `observe_many` deals a batch's images out to them round-robin and
+    runs them in parallel (mediapipe's graphs are not thread-safe, so parallelism is one process per front-end).
+    Each member keeps IsolatedFrontEnd's guarantees: a crash costs one image, a stuck image its deadline."""
+
+    def __init__(self, config: FrontEndConfig | None = None, workers: int = 2, timeout_s: float | None = None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        if workers < 1:
+            raise ValueError(f"workers {workers}: expected at least 1")
+        self.config = config or FrontEndConfig()
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self.members = [IsolatedFrontEnd(self.config, timeout_s, threads) for _ in range(workers)]
+        self._threads = ThreadPoolExecutor(workers, thread_name_prefix="emoreason-frontend")
+
+    def observe(self, rgb: np.ndarray, face_mode: str | None = None, source: str = "<image>") -> list[FaceObservation]:
+        member = next((m for m in self.members if not m.busy), self.members[0])
+        return member.observe(rgb, face_mode, source)
+
+    def observe_many(
+        self, images: list[np.ndarray], face_mode: str | None = None
+    ) -> list[list[FaceObservation] | InputError]:
+        n = len(self.members)
+        shares = [images[k::n] for k in range(n)]
+        futures = [self._threads.submit(member.observe_many, share, face_mode)
+                   for member, share in zip(self.members, shares) if share]  # fmt: skip
+        out: list[Any] = [None] * len(images)
+        for k, future in enumerate(futures):
+            for j, result in enumerate(future.result()):
+                out[k + j * n] = result
+        return out
+
+    def close(self) -> None:
+        for member in self.members:
+            member.close()
+        self._threads.shutdown(wait=False)
+
+    def __enter__(self) -> FrontEndPool:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -240,7 +240,7 @@ class EmbeddedBackend:
     thread_safe = True  # pure computation over the observations
     streams = False  # the text is written whole
     chats = False  # follow-ups are answered from the FACS evidence (serving/followup.py)
-    batch_size = 1
+    batch_size = 8  # images grouped per call: the front-end's networks then run once over all their faces
 
     def __init__(
         self,

@@ -15,7 +15,12 @@ def register(sub) -> None:
     a.add_argument("paths", nargs="+", metavar="PATH", help="image or video files, folders (recursive) or globs")
     a.add_argument("--backend", default="embedded", choices=BACKENDS, help="reasoning backend (default: embedded)")
     a.add_argument("--face-mode", choices=("detect", "full"), default="detect", help=FACE_MODE_HELP)
-    a.add_argument("--detector", choices=("auto", "short", "full"), default="auto", help="BlazeFace range model")
+    a.add_argument(
+        "--detector",
+        choices=("auto", "both", "short", "full"),
+        default="auto",
+        help="BlazeFace range model: auto = full range, then short range if it found nothing; both = union",
+    )
     a.add_argument("--min-face-size", type=int, default=20, help="ignore faces smaller than this (px)")
     a.add_argument("--max-faces", type=int, default=16, help="analyse at most the N largest faces")
     a.add_argument("--labels", default=None, help="comma-separated label set to answer from (default: all 8)")
@@ -27,6 +32,13 @@ def register(sub) -> None:
     a.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in JSON output")
     a.add_argument("--fps", type=float, default=2.0, help="video sampling rate (frames per second)")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="front-end processes working side by side (one per core helps on large folders)",
+    )
     add_backend_arguments(a)
     # Before 0.2 `analyze --sample` meant sampled decoding; kept working, shown nowhere.
     a.add_argument("--sample", dest="sample", action="store_true", help=argparse.SUPPRESS)
@@ -53,14 +65,17 @@ def run(args: argparse.Namespace) -> int:
         report_error(f"--out {args.out}: cannot write ({exc.strerror or type(exc).__name__})")
         return 1
     # The front-end in a worker process: an image that crashes native code fails alone, the batch goes on.
+    if args.workers < 1:
+        raise CommandError(f"--workers {args.workers}: expected at least 1")
     analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, isolate_frontend=True,
-                        **backend_options(args))  # fmt: skip
+                        workers=args.workers, **backend_options(args))  # fmt: skip
     progress = None
     if len(paths) > 1 and not args.quiet:
         from tqdm import tqdm
 
         progress = tqdm(total=len(paths), unit="file", file=sys.stderr)
-    failed, collected = 0, []
+    failed, written = 0, 0
+    one_object = args.format == "json" and len(paths) == 1  # JSON: one object for one input, else an array
     try:
         for result in analyzer.analyze_many(paths, fps=args.fps):
             if progress:
@@ -68,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
             if result.error:
                 failed += 1
                 report_error(result.error)
-            if args.format == "json":
-                collected.append(result.to_dict(landmarks=args.landmarks))
+            if args.format == "json":  # streamed: a folder of any size is never held in memory
+                text = json.dumps(result.to_dict(landmarks=args.landmarks), indent=2, ensure_ascii=False)
+                out.write(text if one_object else ("[\n" if written == 0 else ",\n") + text)
+                written += 1
             elif args.format == "jsonl":
                 out.write(json.dumps(result.to_dict(landmarks=args.landmarks), ensure_ascii=False) + "\n")
                 out.flush()
@@ -83,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
                     failed += 1
                     report_error(f"{result.source}: cannot write the annotation ({exc})")
         if args.format == "json":
-            json.dump(collected[0] if len(collected) == 1 else collected, out, indent=2, ensure_ascii=False)
-            out.write("\n")
+            out.write("\n" if one_object else ("\n]\n" if written else "[]\n"))
     finally:
         if progress:
             progress.close()
