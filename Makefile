@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model face-model-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving eval-example results tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-gpu bench-video eval-example results tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -44,7 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check emoreason tests bench serving
 	$(VENV)/bin/mypy  # the public modules listed in pyproject.toml [tool.mypy]
 
-bench: bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving
+bench: bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-video
 
 # The expression priors (fer vs emoreason's face model), the AU evidence and the embedded analyzer on the dev
 # faces, on publictest and on dev faces pasted into a photo (detect mode).
@@ -76,6 +76,20 @@ decision-rule: setup
 
 bench-frontend: setup
 	$(PY) bench/frontend.py --out out/bench/frontend.json
+
+# AU presence flips on a still, jittered face, with and without the video smoothing (~1 min).
+bench-video: setup
+	$(PY) bench/video.py --out out/bench/video.json
+
+# 5,000 FER2013 faces through analyze_many, the gateway and the CLI (1 vs 2 workers): throughput and memory (~15 min).
+bench-scale: setup
+	$(PIP) install -q --no-deps .
+	$(PY) bench/scale.py --data $(SHARED_DATA)/fer2013/train --images 5000 --out out/bench/scale.json
+
+# On a CUDA machine (torch, transformers, peft, timm; no download): generate/SFT/GRPO/face-model figures for
+# Qwen2.5-VL-3B- and 7B-shaped random models. `python bench/gpu.py --smoke` is the CPU check the tests run.
+bench-gpu:
+	python bench/gpu.py --out out/bench/gpu.json
 
 bench-backends: setup
 	$(PY) bench/backends.py --out out/bench/backends.json

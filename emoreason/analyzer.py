@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,11 +20,21 @@ from .face.frontend import FaceFrontEnd, FrontEndConfig
 from .imageio import DEFAULT_MAX_PIXELS, InputError, is_video, load_image
 from .reasoning import get_backend
 from .reasoning.base import analyze_batch
-from .types import EmotionAnalysis
+from .types import EmotionAnalysis, FaceObservation
 
 if TYPE_CHECKING:
     from .face.worker import FrontEndPool, IsolatedFrontEnd
-from .video import IoUTracker, VideoAnalysis, iter_frames, video_info
+from .video import DEFAULT_SMOOTHING, AUSmoother, AUSmoothing, IoUTracker, VideoAnalysis, iter_frames, video_info
+
+
+def _track_and_smooth(
+    observations: list[FaceObservation], tracker: IoUTracker, smoother: AUSmoother | None, track_ids: list[int]
+) -> None:
+    """A video frame's faces, before the reasoning: link them to tracks (ids into `track_ids`), smooth their AUs."""
+    track_ids[:] = tracker.assign([o.box for o in observations])
+    if smoother is not None:
+        for o, tid in zip(observations, track_ids):
+            o.aus = smoother.apply(tid, o.aus)
 
 
 class Analyzer:
@@ -108,11 +119,17 @@ class Analyzer:
         return [results[i] if i in results else next(analysed) for i in range(len(images))]
 
     def _analyze_arrays(
-        self, arrays: Sequence[tuple[np.ndarray, str, float]], face_mode: str | None, labels: Sequence[str] | None
+        self,
+        arrays: Sequence[tuple[np.ndarray, str, float]],
+        face_mode: str | None,
+        labels: Sequence[str] | None,
+        prepare: Callable[[list[FaceObservation]], None] | None = None,
     ) -> list[EmotionAnalysis]:
         """Front-end on each image, then one batched call to the backend for all their faces.
 
-        An image the front-end refuses (or crashes on) gets a failed result; the others go on."""
+        `prepare`, when given, sees each image's observations between the two (video: tracking and AU
+        smoothing, so that the reasoning is written from what is shown). An image the front-end refuses
+        (or crashes on) gets a failed result; the others go on."""
         items, frontend_ms, observed, failed = [], [], [], {}
         t1 = time.perf_counter()
         per_image = self.frontend.observe_many([rgb for rgb, _, _ in arrays], face_mode=face_mode)
@@ -123,6 +140,8 @@ class Analyzer:
             if isinstance(observations, InputError):
                 failed[i] = EmotionAnalysis.failed(source, f"{source}: {observations.reason}", self.backend.name)
                 continue
+            if prepare is not None:
+                prepare(observations)
             items.append((observations, rgb))
             observed.append(arrays[i])
             frontend_ms.append(((starts[i + 1] - starts[i]) * 1000, frontend_share))
@@ -165,7 +184,8 @@ class Analyzer:
                 yield from self.analyze_batch(pending, **image_kwargs) if pending else ()
                 pending = []
                 try:
-                    yield self.analyze_video(path, **{k: v for k, v in kwargs.items() if k in ("fps", "labels")})
+                    video_kwargs = {k: v for k, v in kwargs.items() if k in ("fps", "labels", "smoothing")}
+                    yield self.analyze_video(path, **video_kwargs)
                 except InputError as exc:
                     yield EmotionAnalysis.failed(path, str(exc), self.backend.name)
                 continue
@@ -177,18 +197,29 @@ class Analyzer:
             yield from self.analyze_batch(pending, **image_kwargs)
 
     def analyze_video(
-        self, path: str, fps: float = 2.0, labels: Sequence[str] | None = None, max_frames: int | None = None
+        self,
+        path: str,
+        fps: float = 2.0,
+        labels: Sequence[str] | None = None,
+        max_frames: int | None = None,
+        smoothing: AUSmoothing | None = DEFAULT_SMOOTHING,
     ) -> VideoAnalysis:
-        """Sample frames at `fps`, analyse each, link faces into tracks, summarise per track."""
+        """Sample frames at `fps`, link faces into tracks, smooth each track's AUs (`smoothing`; None: raw per
+        frame), reason about each frame from the smoothed AUs, summarise per track."""
         if not os.path.exists(path):
             raise InputError(path, "file not found")
         native, duration = video_info(path)
         tracker = IoUTracker()
+        smoother = AUSmoother(smoothing) if smoothing is not None else None
         frames = []
         for index, time_s, rgb in iter_frames(path, fps=fps, max_frames=max_frames):
-            analysis = self.analyze_array(rgb, source=path, labels=labels)
+            track_ids: list[int] = []
+            prepare = functools.partial(_track_and_smooth, tracker=tracker, smoother=smoother, track_ids=track_ids)
+            analysis = self._analyze_arrays([(rgb, path, time.perf_counter())], None, labels, prepare)[0]
+            if analysis.error:
+                raise InputError(path, analysis.error.removeprefix(f"{path}: "))
             analysis.frame_index, analysis.time_s = index, round(time_s, 3)
-            tracker.update(analysis)
+            tracker.record(analysis, track_ids)
             frames.append(analysis)
         if not frames:
             raise InputError(path, "no frames could be decoded")

@@ -133,7 +133,8 @@ class EmotionAnalysis:
         return self.faces[0].emotion if self.faces else None
 
     def to_dict(self, landmarks: bool = False) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "faces"}
+        out: dict[str, Any] = {"kind": "image"}  # VideoAnalysis.to_dict says "video": rows say what they are
+        out.update({f.name: getattr(self, f.name) for f in fields(self) if f.name != "faces"})
         out["faces"] = []
         for face in self.faces:
             d = {f.name: getattr(face, f.name) for f in fields(face) if f.name not in ("aus", "landmarks")}
@@ -146,6 +147,12 @@ class EmotionAnalysis:
 
     def to_json(self, landmarks: bool = False, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(landmarks=landmarks), indent=indent, ensure_ascii=False)
+
+    def to_pandas(self):
+        """One row per face (tables.COLUMNS: box, pose, every AU, emotion, probabilities); needs pandas."""
+        from .tables import to_pandas
+
+        return to_pandas(self)
 
     def to_text(self) -> str:
         """The human-readable report `emoreason analyze` prints: one block per face."""
@@ -171,7 +178,7 @@ class EmotionAnalysis:
             if d.get("landmarks") is not None:
                 d["landmarks"] = np.asarray(d["landmarks"], dtype=np.float32)
             faces.append(FaceAnalysis(**d))
-        rest = {k: v for k, v in data.items() if k != "faces"}
+        rest = {k: v for k, v in data.items() if k not in ("faces", "kind")}
         return cls(faces=faces, **rest)
 
     @classmethod

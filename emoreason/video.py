@@ -2,6 +2,13 @@
 
 Faces are linked frame to frame by box overlap (greedy IoU matching, largest overlap first);
 a face that disappears for longer than `max_gap` sampled frames ends its track.
+
+AU measurements are smoothed along each track before the reasoning sees them (`AUSmoothing`):
+an exponential moving average of each AU's intensity, and presence with hysteresis (an AU
+turns on at its threshold and off only below threshold - `hysteresis`). A still face whose
+box shifts by a few pixels otherwise flips AUs near their threshold on and off from frame to
+frame (`bench/video.py` measures the flip rate with and without). The reasoning is written
+from the smoothed AUs, so the text and the AUs shown with it agree.
 """
 
 from __future__ import annotations
@@ -13,9 +20,50 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .face.au import AU_RULES, presence_score
 from .face.detect import box_iou
 from .imageio import InputError
-from .types import EmotionAnalysis, _plain
+from .types import AUActivation, EmotionAnalysis, _plain
+
+THRESHOLDS = {rule.code: rule.threshold for rule in AU_RULES}  # presence threshold per AU (intensity 0-5)
+
+
+@dataclass(frozen=True)
+class AUSmoothing:
+    """How AU measurements are smoothed along a face track (`None` in analyze_video: raw per frame)."""
+
+    alpha: float = 0.5  # weight of the new frame in the moving average (1 = no smoothing)
+    hysteresis: float = 0.5  # intensity units below the threshold before a present AU turns off
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha <= 1:
+            raise ValueError(f"smoothing alpha {self.alpha}: expected 0 < alpha <= 1")
+        if self.hysteresis < 0:
+            raise ValueError(f"hysteresis {self.hysteresis}: expected >= 0")
+
+
+DEFAULT_SMOOTHING = AUSmoothing()  # frozen: shared as a default argument
+
+
+class AUSmoother:
+    """Per-track state of the moving averages and the presence flags."""
+
+    def __init__(self, settings: AUSmoothing):
+        self.settings = settings
+        self._mean: dict[int, dict[int, float]] = {}
+        self._present: dict[int, dict[int, bool]] = {}
+
+    def apply(self, track_id: int, aus: list[AUActivation]) -> list[AUActivation]:
+        mean, present = self._mean.setdefault(track_id, {}), self._present.setdefault(track_id, {})
+        a, out = self.settings.alpha, []
+        for au in aus:
+            threshold = THRESHOLDS.get(au.code, 2.0)
+            m = au.intensity if au.code not in mean else a * au.intensity + (1 - a) * mean[au.code]
+            mean[au.code] = m
+            on = m >= threshold or (present.get(au.code, False) and m >= threshold - self.settings.hysteresis)
+            present[au.code] = on
+            out.append(AUActivation(au.code, round(m, 2), on, round(presence_score(m, threshold), 3)))
+        return out
 
 
 @dataclass
@@ -26,6 +74,10 @@ class TrackPoint:
     emotion: str | None
     confidence: float | None
     aus: dict[int, float]  # AU code -> intensity
+
+    def to_dict(self) -> dict[str, Any]:
+        """AU keys written as everywhere else in the output ("AU12")."""
+        return {**vars(self), "aus": {f"AU{code}": v for code, v in self.aus.items()}}
 
 
 @dataclass
@@ -70,15 +122,22 @@ class VideoAnalysis:
         """Same signature as EmotionAnalysis.to_dict, so callers need not tell the two apart."""
         return _plain(
             {
+                "kind": "video",
                 "source": self.source,
                 "fps": self.fps,
                 "duration_s": self.duration_s,
                 "error": self.error,
                 "summary": [t.summary() for t in self.tracks],
-                "tracks": [{"track_id": t.track_id, "series": [vars(p) for p in t.points]} for t in self.tracks],
+                "tracks": [{"track_id": t.track_id, "series": [p.to_dict() for p in t.points]} for t in self.tracks],
                 "frames": [f.to_dict(landmarks=landmarks) for f in self.frames],
             }
         )
+
+    def to_pandas(self):
+        """One row per face per sampled frame (tables.COLUMNS, with frame, time and track); needs pandas."""
+        from .tables import to_pandas
+
+        return to_pandas(self)
 
     def to_text(self) -> str:
         """One line per face track (EmotionAnalysis.to_text's counterpart)."""
@@ -100,11 +159,14 @@ class IoUTracker:
         self._step = 0
 
     def update(self, analysis: EmotionAnalysis) -> None:
+        """Link the analysis's faces to tracks and record them (assign + record)."""
+        self.record(analysis, self.assign([f.box for f in analysis.faces]))
+
+    def assign(self, boxes: list[tuple[float, float, float, float]]) -> list[int]:
+        """The track id of each box in this frame (new tracks for faces not seen recently); advances a frame."""
         live = {tid: box for tid, (step, box) in self._last_seen.items() if self._step - step <= self.max_gap}
-        pairs = sorted(
-            ((box_iou(f.box, box), i, tid) for i, f in enumerate(analysis.faces) for tid, box in live.items()),
-            reverse=True,
-        )
+        pairs = sorted(((box_iou(b, box), i, tid) for i, b in enumerate(boxes) for tid, box in live.items()),
+                       reverse=True)  # fmt: skip
         assigned: dict[int, int] = {}
         used: set[int] = set()
         for iou, i, tid in pairs:
@@ -112,12 +174,18 @@ class IoUTracker:
                 continue
             assigned[i] = tid
             used.add(tid)
-        for i, face in enumerate(analysis.faces):
+        for i, box in enumerate(boxes):
             if i not in assigned:
                 assigned[i] = len(self.tracks)
                 self.tracks.append(FaceTrack(assigned[i]))
-            tid = face.track_id = assigned[i]
-            self._last_seen[tid] = (self._step, face.box)
+            self._last_seen[assigned[i]] = (self._step, box)
+        self._step += 1
+        return [assigned[i] for i in range(len(boxes))]
+
+    def record(self, analysis: EmotionAnalysis, track_ids: list[int]) -> None:
+        """Put each face's result on its track (ids from `assign`, in the faces' order)."""
+        for face, tid in zip(analysis.faces, track_ids):
+            face.track_id = tid
             self.tracks[tid].points.append(
                 TrackPoint(
                     frame_index=analysis.frame_index or 0,
@@ -128,7 +196,21 @@ class IoUTracker:
                     aus={a.code: a.intensity for a in face.aus},
                 )
             )
-        self._step += 1
+
+
+def presence_flips(video: VideoAnalysis) -> float:
+    """AU presence changes between consecutive frames of a track, per frame pair (all AUs, all tracks)."""
+    flips = pairs = 0
+    frames = {f.frame_index: f for f in video.frames}
+    for track in video.tracks:
+        states = []
+        for point in track.points:
+            face = next(x for x in frames[point.frame_index].faces if x.track_id == track.track_id)
+            states.append({a.code: a.present for a in face.aus})
+        for before, after in zip(states, states[1:]):
+            flips += sum(before.get(c) != after.get(c) for c in set(before) | set(after))
+            pairs += 1
+    return flips / pairs if pairs else 0.0
 
 
 def iter_frames(path: str, fps: float = 2.0, max_frames: int | None = None):

@@ -59,3 +59,15 @@ def test_the_shipped_rule_loads_and_prints():
     table = rule.table()
     assert table.count("\n") == 1 + 1 + len(BASIC7) + len(DETECTED_AUS)
     assert rule.meta["cv_uar"] > 0.5
+
+
+def test_strong_regularisation_gives_back_the_prior():
+    """The rule is a correction to the prior: shrunk hard, it decides exactly as the prior does."""
+    rng = np.random.default_rng(1)
+    log_prior = np.log(rng.dirichlet(np.ones(3), size=300))
+    x = np.concatenate([log_prior, rng.normal(size=(300, 2))], axis=1)
+    y = rng.integers(0, 3, 300)  # labels unrelated to anything: nothing to learn
+    w, b = fit_logistic(x, y, l2=1e3, n_classes=3)
+    np.testing.assert_allclose(w[:, :3], np.eye(3), atol=1e-2)
+    assert abs(w[:, 3:]).max() < 1e-2
+    assert (np.argmax(x @ w.T + b, axis=1) == np.argmax(log_prior, axis=1)).mean() > 0.95

@@ -310,6 +310,22 @@ def test_ckplus_end_to_end_with_emotion_au_and_reasoning_metrics(tmp_path, astro
     assert all((tmp_path / "run" / p).stat().st_size > 1000 for p in report["plots"])
     md = (tmp_path / "run" / "report.md").read_text()
     assert "| accuracy |" in md and "## Confusion matrix" in md and "## Per-AU F1: AUs from the detector" in md
+    # provenance: what produced the numbers, in run.json, the report and its header
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["provenance"]
+    assert recorded["face_model"] == "emoreason-face-v3" and recorded["seed"] == 0 and recorded["date"]
+    assert recorded["au_presence_thresholds"]["AU12"] == 2.0 and recorded["au_detector"] == "GeometricAUDetector"
+    assert report["provenance"]["emoreason"] == recorded["emoreason"]
+    assert "face model emoreason-face-v3, AU detector GeometricAUDetector" in md
+
+
+def test_au_f1_is_scored_only_over_aus_the_system_outputs():
+    from emoreason.eval.report import build_report
+
+    rows = [{"id": str(i), "text": "<think>x</think><answer>happiness</answer>", "gold_aus": [12, 11],
+             "cited_aus": [12], "detector_aus": [12]} for i in range(3)]  # fmt: skip
+    report = build_report(rows, labels=None, protocol=[11, 12])
+    assert report["au_not_detected"] == [11]  # AU11 (nasolabial deepener): no detector for it here
+    assert list(report["au_detector"]["per_au"]) == ["AU12"] and report["au_detector"]["mean_f1"] == 1.0
 
 
 def test_au_only_benchmark_and_an_image_without_a_face(tmp_path, astronaut, no_face):

@@ -127,8 +127,8 @@ def test_full_face_mode_and_labels(files, capsys):
     assert (
         main(["analyze", str(crop), "--face-mode", "full", "--labels", "happy,sad,neutral", "--format", "json"]) == 0
     )
-    row = json.loads(capsys.readouterr().out)
-    assert row["faces"][0]["source"] == "full"
+    [row] = json.loads(capsys.readouterr().out)  # --format json is a list, one entry per input
+    assert row["kind"] == "image" and row["faces"][0]["source"] == "full"
     assert set(row["faces"][0]["emotion_scores"]) == {"happiness", "sadness", "neutral"}
 
 
@@ -141,7 +141,7 @@ def test_installed_command_runs(files):
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert json.loads(out.stdout)["faces"][0]["emotion"] == "happiness"
+    assert json.loads(out.stdout)[0]["faces"][0]["emotion"] == "happiness"
     # stderr carries only emoreason's own lines: mediapipe/TFLite's native logging is kept off it
     assert "XNNPACK" not in out.stderr and "W0000" not in out.stderr and "absl" not in out.stderr, out.stderr
 

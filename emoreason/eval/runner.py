@@ -114,7 +114,7 @@ def run_eval(config: RunConfig, out_dir: str | Path, progress: bool = True, judg
     labels, protocol = label_set(bench, samples), au_protocol(bench, samples)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_run(out, config)
-    (out / RUN_FILE).write_text(json.dumps(asdict(config), indent=2))
+    (out / RUN_FILE).write_text(json.dumps({**asdict(config), "provenance": provenance(config)}, indent=2))
 
     done = read_rows(out / PREDICTIONS)
     todo = [s for s in samples if s.id not in done or done[s.id].get("retryable")]
@@ -137,11 +137,49 @@ def run_eval(config: RunConfig, out_dir: str | Path, progress: bool = True, judg
     return write_report(ordered, out, bench=bench, labels=labels, protocol=protocol, config=config, dropped=dropped)
 
 
+def provenance(config: RunConfig) -> dict[str, Any]:
+    """What produced the numbers: code version and commit, date, model and adapter (with a hash of the adapter's
+    weights), the face model and AU detector, the presence thresholds, the seed."""
+    import datetime
+    import hashlib
+    import subprocess
+
+    from .. import __version__
+    from ..face.au import GeometricAUDetector
+    from ..face.face_model import DEFAULT_FACE_MODEL
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or None  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = None  # an installed copy outside a git checkout
+    options = config.backend_options
+    adapter = options.get("adapter")
+    adapter_hash = None
+    if adapter and (Path(adapter) / "adapter_model.safetensors").is_file():
+        adapter_hash = hashlib.sha256((Path(adapter) / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
+    return {
+        "emoreason": __version__,
+        "git_commit": commit,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "backend": config.backend,
+        "model": options.get("model"),
+        "adapter": adapter,
+        "adapter_sha256": adapter_hash,
+        "face_model": config.expression_model or DEFAULT_FACE_MODEL.name,
+        "au_detector": GeometricAUDetector.__name__,
+        "au_presence_thresholds": {f"AU{r.code}": r.threshold for r in GeometricAUDetector().rules},
+        "seed": config.seed,
+    }
+
+
 def _check_same_run(out: Path, config: RunConfig) -> None:
     previous = out / RUN_FILE
     if not previous.exists():
         return
-    before = RunConfig(**json.loads(previous.read_text())).identity()
+    recorded = json.loads(previous.read_text())
+    recorded.pop("provenance", None)  # what ran it, not what it is
+    before = RunConfig(**recorded).identity()
     now = config.identity()
     if before != now:
         changed = sorted(k for k in now if before.get(k) != now[k])

@@ -168,7 +168,7 @@ AU_RULES: tuple[AURule, ...] = (
 assert tuple(sorted(r.code for r in AU_RULES)) == DETECTED_AUS, "every detected AU needs one rule"
 
 
-def _score(intensity: float, threshold: float) -> float:
+def presence_score(intensity: float, threshold: float) -> float:
     """Confidence that the AU is active: 0.5 at the presence threshold, logistic around it."""
     return 1.0 / (1.0 + math.exp(-2.0 * (intensity - threshold)))
 
@@ -191,7 +191,7 @@ class GeometricAUDetector:
                     code=rule.code,
                     intensity=intensity,
                     present=intensity >= rule.threshold,
-                    score=round(_score(intensity, rule.threshold), 3),
+                    score=round(presence_score(intensity, rule.threshold), 3),
                 )
             )
         return out

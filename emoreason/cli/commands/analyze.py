@@ -26,11 +26,31 @@ def register(sub) -> None:
     a.add_argument("--labels", default=None, help="comma-separated label set to answer from (default: all 8)")
     a.add_argument("--no-prior", action="store_true", help="do not use the expression prior (AU evidence only)")
     a.add_argument("--expression-model", default=None, help=EXPRESSION_HELP)
-    a.add_argument("--format", choices=("text", "json", "jsonl"), default="text")
+    a.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl", "csv"),
+        default="text",
+        help="json: a list (one entry per input); jsonl: one line per input; csv: one row per face",
+    )
     a.add_argument("--out", default=None, help="write results here instead of stdout")
     a.add_argument("--annotate", default=None, metavar="DIR", help="write annotated images into DIR")
     a.add_argument("--landmarks", action="store_true", help="include the 478 landmarks in JSON output")
     a.add_argument("--fps", type=float, default=2.0, help="video sampling rate (frames per second)")
+    a.add_argument(
+        "--smooth-alpha",
+        type=float,
+        default=0.5,
+        metavar="A",
+        help="video: weight of each new frame in the per-track AU moving average (1 = none)",
+    )
+    a.add_argument(
+        "--hysteresis",
+        type=float,
+        default=0.5,
+        metavar="H",
+        help="video: a present AU turns off only H intensity units below its threshold",
+    )
+    a.add_argument("--no-smoothing", action="store_true", help="video: AUs as measured in each frame")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.add_argument(
         "--workers",
@@ -65,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
         report_error(f"--out {args.out}: cannot write ({exc.strerror or type(exc).__name__})")
         return 1
     # The front-end in a worker process: an image that crashes native code fails alone, the batch goes on.
+    from ...video import AUSmoothing
+
+    try:
+        smoothing = None if args.no_smoothing else AUSmoothing(args.smooth_alpha, args.hysteresis)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     if args.workers < 1:
         raise CommandError(f"--workers {args.workers}: expected at least 1")
     analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, isolate_frontend=True,
@@ -75,18 +101,25 @@ def run(args: argparse.Namespace) -> int:
 
         progress = tqdm(total=len(paths), unit="file", file=sys.stderr)
     failed, written = 0, 0
-    one_object = args.format == "json" and len(paths) == 1  # JSON: one object for one input, else an array
+    csv_out = None
+    if args.format == "csv":
+        from ...tables import CSVWriter
+
+        csv_out = CSVWriter(out)
     try:
-        for result in analyzer.analyze_many(paths, fps=args.fps):
+        for result in analyzer.analyze_many(paths, fps=args.fps, smoothing=smoothing):
             if progress:
                 progress.update(1)
             if result.error:
                 failed += 1
                 report_error(result.error)
-            if args.format == "json":  # streamed: a folder of any size is never held in memory
+            if args.format == "json":  # a list, streamed: a folder of any size is never held in memory
                 text = json.dumps(result.to_dict(landmarks=args.landmarks), indent=2, ensure_ascii=False)
-                out.write(text if one_object else ("[\n" if written == 0 else ",\n") + text)
+                out.write(("[\n" if written == 0 else ",\n") + text)
                 written += 1
+            elif csv_out is not None:
+                csv_out.write(result)
+                out.flush()
             elif args.format == "jsonl":
                 out.write(json.dumps(result.to_dict(landmarks=args.landmarks), ensure_ascii=False) + "\n")
                 out.flush()
@@ -100,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
                     failed += 1
                     report_error(f"{result.source}: cannot write the annotation ({exc})")
         if args.format == "json":
-            out.write("\n" if one_object else ("\n]\n" if written else "[]\n"))
+            out.write("\n]\n" if written else "[]\n")
     finally:
         if progress:
             progress.close()
