@@ -62,6 +62,9 @@ def test_train_resume_and_use(drawn_faces, tmp_path, capsys, astronaut):
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2]  # no epoch trained twice
     assert "resuming" in capsys.readouterr().err
+    # resuming onto other faces (here: 40% instead of 30% held out for validation) is refused, by name
+    with pytest.raises(ValueError, match="trained on other faces.*force_resume=true"):
+        main([*args, "epochs=3", "split_val_percent=40"])
     assert (out / "tb").is_dir() and (out / "model" / "model.safetensors").is_file()
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["net"]["classes"][:7] == ["neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger"]

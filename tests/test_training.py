@@ -118,8 +118,9 @@ def test_recipe_overrides_and_errors(tmp_path):
         load_recipe(RECIPES / "sft.yaml", ["learning_rate=1"])
     with pytest.raises(ValueError, match="expected key=value"):
         load_recipe(RECIPES / "sft.yaml", ["trainer.max_steps"])
-    with pytest.raises(FileNotFoundError, match="recipe not found"):
+    with pytest.raises(FileNotFoundError, match="no such file and no shipped recipe of that name"):
         load_recipe(tmp_path / "nope.yaml")
+    assert load_recipe("tiny/sft").model == load_recipe(RECIPES / "sft.yaml").model  # a shipped recipe by name
     with pytest.raises(ValueError, match=r"trainer: unknown trl SFTConfig field\(s\): learning_rat \(did you mean "
                                          r"learning_rate\?\)"):  # fmt: skip
         load_recipe(RECIPES / "sft.yaml", ["trainer.learning_rat=1e-4"])
@@ -299,3 +300,42 @@ def test_two_process_data_parallel_sft_then_grpo_with_face_tokens(workdir):
         assert (folder / "face_projector.safetensors").exists()
     assert (grpo / "adapter" / "face_projector.safetensors").exists()
     assert _analyze_with(workdir, grpo / "adapter", 4)["faces"]
+
+
+def test_a_run_resumes_only_onto_its_own_data_and_model(tmp_path):
+    """fingerprint.json records the data's hash and what the run is; a checkpoint is resumed onto the same."""
+    from emoreason.training.config import check_and_record_run, load_recipe
+
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"image": "a.png", "emotion": "happiness"}\n')
+    overrides = [f"train_file={data}", f"trainer.output_dir={tmp_path / 'run'}"]
+    recipe = load_recipe("training/recipes/tiny/sft.yaml", overrides)
+    first = check_and_record_run(recipe, has_checkpoint=False)
+    assert check_and_record_run(recipe, has_checkpoint=True) == first  # the same run resumes
+    longer = load_recipe("training/recipes/tiny/sft.yaml", [*overrides, "trainer.max_steps=80"])
+    check_and_record_run(longer, has_checkpoint=True)  # trainer settings may change: that extends a run
+    data.write_text('{"image": "b.png", "emotion": "sadness"}\n')
+    with pytest.raises(
+        ValueError, match=r"another run \(train data changed\); use a new trainer.output_dir, or force_resume=true"
+    ):
+        check_and_record_run(recipe, has_checkpoint=True)
+    other_lora = load_recipe("training/recipes/tiny/sft.yaml", [*overrides, "lora.r=4"])
+    with pytest.raises(ValueError, match=r"\(train data, lora changed\)"):
+        check_and_record_run(other_lora, has_checkpoint=True)
+    forced = load_recipe("training/recipes/tiny/sft.yaml", [*overrides, "force_resume=true"])
+    assert check_and_record_run(forced, has_checkpoint=True)["data_sha256"] != first["data_sha256"]
+
+
+def test_recipes_command_lists_shows_and_copies(tmp_path, capsys):
+    from emoreason.cli import main
+
+    assert main(["recipes", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "tiny/sft" in listed and "qwen2.5-vl-7b/grpo" in listed and "face-model/fer2013" in listed
+    assert main(["recipes", "show", "tiny/grpo"]) == 0
+    assert "num_generations" in capsys.readouterr().out
+    assert main(["recipes", "copy", "tiny/sft", str(tmp_path)]) == 0
+    copied = tmp_path / "tiny-sft.yaml"
+    assert copied.read_text() == (RECIPES / "sft.yaml").read_text()
+    assert main(["recipes", "copy", "tiny/sft", str(tmp_path)]) == 2  # never overwrites
+    assert "exists; not overwritten" in capsys.readouterr().err

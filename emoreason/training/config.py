@@ -8,6 +8,7 @@ Overrides are `dotted.key=value` with YAML values: `trainer.max_steps=10 lora.r=
 
 from __future__ import annotations
 
+import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ class Recipe:
     # strict: emotion only from a closed <answer>, AUs only from a closed <think> (Facial-R1's rule for
     # truncated or untagged completions); lenient reads them anyway, as evaluation does (rewards.py).
     reward_reading: str = "strict"
+    force_resume: bool = False  # resume a run in output_dir even if its data or model settings changed
     trainer: dict[str, Any] = field(default_factory=dict)  # trl SFTConfig / GRPOConfig fields
 
     @property
@@ -62,10 +64,11 @@ class Recipe:
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read a recipe YAML and apply `dotted.key=value` overrides. Unknown keys are one-line errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: recipe not found (see training/recipes/)")
+    """Read a recipe YAML (a path, or a shipped recipe's name such as `tiny/sft`) and apply `dotted.key=value`
+    overrides. Unknown keys are one-line errors."""
+    from .recipes import resolve_recipe
+
+    path = resolve_recipe(path)
     data = apply_overrides(yaml.safe_load(path.read_text()) or {}, overrides)
     recipe = _build(Recipe, data, str(path))
     check_trainer_keys(recipe, str(path))
@@ -152,3 +155,54 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if missing:
         raise ValueError(f"{where}: missing recipe key(s) {missing}")
     return cls(**kwargs)
+
+
+# What a run is: resuming a checkpoint under different values of these would mix two runs in one.
+# (Trainer settings such as max_steps or the learning rate may change on resume: that is how a run is extended.)
+RUN_IDENTITY = ("model", "stage", "adapter", "face_mode", "labels", "lora", "face_tokens", "rewards", "reward_reading")
+
+
+def data_fingerprint(train_file: str | Path) -> str:
+    """SHA-256 of the training data: the bytes of a file, or every file's path, size and bytes under a folder."""
+    import hashlib
+
+    path, digest = Path(train_file), hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if not f.exists():
+            continue
+        digest.update(f"{f.relative_to(path) if path.is_dir() else f.name}:{f.stat().st_size}\n".encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def check_and_record_run(recipe: Recipe, has_checkpoint: bool) -> dict[str, Any]:
+    """Write `output_dir/fingerprint.json` (the data's hash and the recipe's identity); when a checkpoint is
+    there to resume and the recorded run differs, stop with a one-line error that names what changed and
+    the override (`force_resume=true`, or `--force-resume`)."""
+    now = {
+        "train_file": str(recipe.train_file),
+        "data_sha256": data_fingerprint(recipe.train_file),
+        "recipe": {k: _plain(getattr(recipe, k)) for k in RUN_IDENTITY},
+    }
+    path = recipe.output_dir / "fingerprint.json"
+    if has_checkpoint and path.is_file() and not recipe.force_resume:
+        before = json.loads(path.read_text())
+        changed = ["train data" if before.get("data_sha256") != now["data_sha256"] else None]
+        changed += [k for k in RUN_IDENTITY if (before.get("recipe") or {}).get(k) != now["recipe"][k]]
+        changed = [c for c in changed if c]
+        if changed:
+            what = ", ".join(changed)
+            raise ValueError(f"{recipe.output_dir}: its checkpoint is from another run ({what} changed); use a new "
+                             "trainer.output_dir, or force_resume=true (--force-resume) to go on")  # fmt: skip
+    recipe.output_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(now, indent=2))
+    return now
+
+
+def _plain(value: Any) -> Any:
+    from dataclasses import is_dataclass
+
+    return asdict(value) if is_dataclass(value) else value

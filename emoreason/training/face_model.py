@@ -67,15 +67,16 @@ class FaceModelRecipe:
     erase_p: float = 0.5  # random erasing (a grey box up to a quarter of the face)
     threads: int = 0  # torch threads; 0 = every core
     limit: int = 0  # use only the first N training faces (tests); 0 = all
+    force_resume: bool = False  # resume the checkpoint in the run folder even if the faces differ
 
 
 def load_face_recipe(path: str | Path | None, overrides: list[str] | None = None) -> FaceModelRecipe:
     """A recipe YAML (or the defaults) plus `key=value` / `net.key=value` overrides; unknown keys are errors."""
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: recipe not found (see training/recipes/face-model/)")
+        from .recipes import resolve_recipe
+
+        path = resolve_recipe(path)  # a path, or a shipped recipe's name (face-model/fer2013)
         data = yaml.safe_load(path.read_text()) or {}
     data = apply_overrides(data, overrides)
     net = data.pop("net", {}) or {}
@@ -206,6 +207,7 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
     optimizer = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
                                 weight_decay=recipe.weight_decay)  # fmt: skip
     steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
+    _check_same_faces(out, recipe, train_x, train_y, val_x, val_y)
     state = _resume(out / "checkpoint.pt", net, optimizer)
     (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
     writer = SummaryWriter(str(out / "tb"))
@@ -234,6 +236,23 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
     writer.close()
     return {"best_epoch": state["best_epoch"], "best_val_uar_tta": state["best_uar"], "seconds": state["seconds"],
             "model": str(out / "model")}  # fmt: skip
+
+
+def _check_same_faces(out: Path, recipe: FaceModelRecipe, *arrays: np.ndarray) -> None:
+    """A checkpoint is resumed only onto the faces it was trained on (their pixels and labels hashed into
+    `fingerprint.json`); otherwise a one-line error that names the override."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    now = {"faces_sha256": digest.hexdigest(), "train_faces": int(len(arrays[0])), "val_faces": int(len(arrays[2]))}
+    path = out / "fingerprint.json"
+    if (out / "checkpoint.pt").is_file() and path.is_file() and not recipe.force_resume:
+        before = json.loads(path.read_text())
+        if before.get("faces_sha256") != now["faces_sha256"]:
+            raise ValueError(f"{out}: its checkpoint was trained on other faces ({before.get('train_faces')} + "
+                             f"{before.get('val_faces')} then, {now['train_faces']} + {now['val_faces']} now); use a "
+                             "new --out, or force_resume=true to go on")  # fmt: skip
+    path.write_text(json.dumps(now, indent=2) + "\n")
 
 
 def _face_split(recipe: FaceModelRecipe, data: str | Path, out: Path) -> tuple:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rewards import REWARDS
-from .config import Recipe, trainer_config
+from .config import Recipe, check_and_record_run, trainer_config
 from .sft import (
     ProjectorCheckpoints,
     build_model,
@@ -52,7 +52,7 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
         raise ValueError(f"unknown reward(s) {sorted(unknown)} in the recipe; known: {sorted(REWARDS)}")
     if recipe.reward_reading not in ("strict", "lenient"):
         raise ValueError(f"reward_reading must be strict or lenient, not {recipe.reward_reading!r}")
-    recipe.output_dir.mkdir(parents=True, exist_ok=True)
+    check_and_record_run(recipe, has_checkpoint=last_checkpoint(recipe.output_dir) is not None)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     names = list(recipe.rewards)
     args = trainer_config(

@@ -17,7 +17,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from .config import Recipe, trainer_config
+from .config import Recipe, check_and_record_run, trainer_config
 
 
 class ProjectorCheckpoints(TrainerCallback):
@@ -157,7 +157,7 @@ def run_sft(recipe: Recipe) -> Path:
 
     from .collator import SFTCollator
 
-    recipe.output_dir.mkdir(parents=True, exist_ok=True)
+    check_and_record_run(recipe, has_checkpoint=last_checkpoint(recipe.output_dir) is not None)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     args = trainer_config(
         SFTConfig,

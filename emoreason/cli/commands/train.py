@@ -23,6 +23,11 @@ def register(sub) -> None:
     tr.add_argument("--config", default=None,
                     help="recipe YAML (loop: the SFT recipe), e.g. training/recipes/tiny/sft.yaml")  # fmt: skip
     tr.add_argument("--grpo-config", default=None, help="loop: the GRPO recipe (overrides apply to both)")
+    tr.add_argument(
+        "--force-resume",
+        action="store_true",
+        help="sft/grpo: resume the run in output_dir even if its data or model settings changed",
+    )
     tr.add_argument("--rounds", type=int, default=2, help="loop: SFT -> GRPO -> synthesize rounds")
     tr.add_argument("--data", default=None, help="face-model: a folder with labels.csv, or a CSV (filename,emotion)")
     tr.add_argument("--out", default=None,
@@ -52,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         history = run_loop(sft, grpo, args.rounds, args.out or "out/runs/loop")
         print(json.dumps(history[-1] if history else {}, indent=2))
         return 0
-    recipe = load_recipe(args.config, [*args.overrides, f"stage={args.stage}"])
+    forced = ["force_resume=true"] if args.force_resume else []
+    recipe = load_recipe(args.config, [*args.overrides, *forced, f"stage={args.stage}"])
     if args.stage == "sft":
         from ...training.sft import run_sft as run_stage
     else:
