@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from .facs import DETECTED_AUS
 from .labels import EMOTIONS
 
-if TYPE_CHECKING:
-    from .types import EmotionAnalysis, FaceAnalysis
-    from .video import VideoAnalysis
+# Results are typed loosely here (EmotionAnalysis, FaceAnalysis, VideoAnalysis by their attributes): this
+# module sits below types.py and video.py, whose to_pandas() methods call it.
 
 AU_COLUMNS = [col for code in DETECTED_AUS for col in (f"AU{code}", f"AU{code}_present")]
 COLUMNS = [
@@ -33,7 +32,7 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def _face_row(face: FaceAnalysis) -> dict[str, Any]:
+def _face_row(face: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"face": face.index, "track_id": face.track_id, "detection_score": face.detection_score,
                            "face_source": face.source, "emotion": face.emotion, "confidence": face.confidence,
                            "cited_aus": " ".join(f"AU{c}" for c in face.cited_aus), "error": face.error}  # fmt: skip
@@ -46,7 +45,7 @@ def _face_row(face: FaceAnalysis) -> dict[str, Any]:
     return row
 
 
-def image_rows(result: EmotionAnalysis, kind: str = "image") -> list[dict[str, Any]]:
+def image_rows(result: Any, kind: str = "image") -> list[dict[str, Any]]:
     """One row per face of an image (or of one video frame); one row for an image without faces or that failed."""
     base = {"source": result.source, "kind": kind, "frame": result.frame_index, "time_s": result.time_s,
             "error": result.error}  # fmt: skip
@@ -55,17 +54,17 @@ def image_rows(result: EmotionAnalysis, kind: str = "image") -> list[dict[str, A
     return [{**base, **_face_row(face)} for face in result.faces]
 
 
-def rows(result: EmotionAnalysis | VideoAnalysis) -> list[dict[str, Any]]:
+def rows(result: Any) -> list[dict[str, Any]]:
     """The table rows of one result: an image's faces, or every face of every sampled frame of a video."""
     frames = getattr(result, "frames", None)
     if frames is None:
-        return image_rows(result)  # type: ignore[arg-type]
+        return image_rows(result)
     if not frames:
         return [{"source": result.source, "kind": "video", "error": result.error}]
     return [row for frame in frames for row in image_rows(frame, kind="video")]
 
 
-def to_pandas(result: EmotionAnalysis | VideoAnalysis):
+def to_pandas(result: Any) -> Any:
     """A pandas DataFrame of `rows(result)` with the fixed `COLUMNS` (pandas is an optional extra)."""
     try:
         import pandas as pd
@@ -81,10 +80,10 @@ class CSVWriter:
         self._writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
         self._writer.writeheader()
 
-    def write(self, result: EmotionAnalysis | VideoAnalysis) -> None:
+    def write(self, result: Any) -> None:
         self._writer.writerows(rows(result))
 
 
-def iter_rows(results: Iterable[EmotionAnalysis | VideoAnalysis]) -> Iterator[dict[str, Any]]:
+def iter_rows(results: Iterable[Any]) -> Iterator[dict[str, Any]]:
     for result in results:
         yield from rows(result)

@@ -95,6 +95,24 @@ def test_largest_allowed_images_are_safe_for_the_real_front_end(isolated):
     assert isolated.restarts == restarts
 
 
+def test_large_images_travel_through_shared_memory_and_none_is_left(isolated, astronaut):
+    """Pixels over 1 MiB go to the worker through a shared-memory block (not pickled through the pipe); the
+    results are the in-process front-end's, and every block is gone afterwards."""
+    from emoreason.face.frontend import FaceFrontEnd
+
+    big = np.ascontiguousarray(np.tile(astronaut, (2, 2, 1)))  # 1024 x 1024 x 3: 3 MiB
+    before = set(os.listdir("/dev/shm"))
+    remote = isolated.observe(big)
+    batch = isolated.observe_many([big, astronaut, big])
+    assert set(os.listdir("/dev/shm")) == before
+    local = FaceFrontEnd()
+    try:
+        assert [o.box for o in remote] == [o.box for o in local.observe(big)]
+    finally:
+        local.close()
+    assert [len(x) for x in batch] == [len(remote), 1, len(remote)] and len(remote) == 4
+
+
 def _kill_while_waiting(frontend) -> None:
     """Stop the worker, wait until a request is waiting on it, then kill it: the request dies mid-flight."""
     os.kill(frontend.pid, signal.SIGSTOP)

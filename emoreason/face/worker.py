@@ -29,6 +29,52 @@ from ..types import FaceObservation
 from .frontend import FaceFrontEnd, FrontEndConfig
 
 START_TIMEOUT_S = 180.0  # importing torch + mediapipe and loading the graphs, on a busy 2-core machine
+SHARED_ABOVE_BYTES = 1 << 20  # pixels larger than this travel through shared memory, not the pipe
+
+
+class _Shared:
+    """An image's pixels in a shared-memory block: the parent copies them in (numpy's copy, no pickling),
+    the child copies them out. A 24 MP image pickled through the pipe held the parent's interpreter for the
+    whole copy and write, which is what delayed the gateway's 429s and /health under large uploads."""
+
+    def __init__(self, rgb: np.ndarray):
+        from multiprocessing import shared_memory
+
+        self.block = shared_memory.SharedMemory(create=True, size=rgb.nbytes)
+        np.copyto(np.ndarray(rgb.shape, rgb.dtype, buffer=self.block.buf), rgb)
+        self.ref = ("shared", self.block.name, rgb.shape, rgb.dtype.str)
+
+    def release(self) -> None:
+        self.block.close()
+        self.block.unlink()
+
+
+def _to_wire(rgb: np.ndarray, shared: list[_Shared]) -> Any:
+    """The pixels as sent to the child: the array itself, or a shared-memory reference for a large one."""
+    rgb = np.ascontiguousarray(rgb)
+    if rgb.nbytes <= SHARED_ABOVE_BYTES:
+        return rgb
+    shared.append(_Shared(rgb))
+    return shared[-1].ref
+
+
+def _from_wire(item: Any) -> np.ndarray:
+    """In the child: the pixels back from what `_to_wire` sent."""
+    if isinstance(item, np.ndarray):
+        return item
+    from multiprocessing import shared_memory
+
+    _, name, shape, dtype = item
+    # Attaching registers the block with the resource tracker the child shares with its parent (spawn passes it
+    # on): the same entry the parent made, which its unlink removes. No unregister here: that would remove it.
+    block = shared_memory.SharedMemory(name=name)
+    try:
+        view = np.ndarray(shape, np.dtype(dtype), buffer=block.buf)
+        rgb = view.copy()
+        del view  # the block cannot close while a view of it lives
+    finally:
+        block.close()
+    return rgb
 
 
 class FrontEndCrashed(InputError):
@@ -60,9 +106,10 @@ def _child(conn, config: FrontEndConfig, threads: int | None = None) -> None:
             command, pixels, face_mode = message
             try:
                 if command == "observe_many":
-                    conn.send(("ok", frontend.observe_many(pixels, face_mode=face_mode)))
+                    images = [_from_wire(x) for x in pixels]
+                    conn.send(("ok", frontend.observe_many(images, face_mode=face_mode)))
                 else:
-                    conn.send(("ok", frontend.observe(pixels, face_mode=face_mode)))
+                    conn.send(("ok", frontend.observe(_from_wire(pixels), face_mode=face_mode)))
             except InputError as exc:
                 conn.send(("error", exc))
             except Exception as exc:  # noqa: BLE001 - a Python failure on one image is that image's error
@@ -112,7 +159,12 @@ class IsolatedFrontEnd:
 
     def observe(self, rgb: np.ndarray, face_mode: str | None = None, source: str = "<image>") -> list[FaceObservation]:
         check_dimensions(rgb.shape[1], rgb.shape[0], source)  # refused here costs no round trip
-        status, payload = self._call(("observe", np.ascontiguousarray(rgb), face_mode), source, self.timeout_s)
+        shared: list[_Shared] = []
+        try:
+            status, payload = self._call(("observe", _to_wire(rgb, shared), face_mode), source, self.timeout_s)
+        finally:
+            for block in shared:
+                block.release()
         if status == "error":
             if isinstance(payload, InputError) and payload.source == "<image>":
                 raise InputError(source, payload.reason)
@@ -127,11 +179,15 @@ class IsolatedFrontEnd:
         if len(images) < 2:
             return [self._observe_or_error(rgb, face_mode) for rgb in images]
         deadline = None if self.timeout_s is None else self.timeout_s * len(images)
+        shared: list[_Shared] = []
         try:
-            status, payload = self._call(("observe_many", [np.ascontiguousarray(x) for x in images], face_mode),
-                                         "<batch>", deadline)  # fmt: skip
+            wire = [_to_wire(x, shared) for x in images]
+            status, payload = self._call(("observe_many", wire, face_mode), "<batch>", deadline)
         except FrontEndCrashed:
             return [self._observe_or_error(rgb, face_mode) for rgb in images]
+        finally:
+            for block in shared:
+                block.release()
         if status == "error":
             raise payload
         return payload
