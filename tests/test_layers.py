@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "emoreason"
 IMPORT = re.compile(r"^\s*from (\.+)([\w.]*) import", re.M)
 # Each unit may import only units listed before it here.
 ORDER = [
-    "compat", "defaults", "labels", "facs", "tables", "types", "parsing", "faithfulness", "imageio", "prompting", "endpoint",
-    "samples", "face", "video", "annotate", "models", "reasoning", "tiny", "analyzer", "rewards", "data", "training",
+    "compat", "defaults", "labels", "facs", "tables", "types", "parsing", "faithfulness", "imageio", "prompting",
+    "endpoint", "samples", "face", "video", "annotate", "models", "reasoning", "tiny", "analyzer", "rewards", "data", "training",
     "eval", "serving", "ui", "cli", "__main__",
 ]  # fmt: skip
 

@@ -85,7 +85,11 @@ def test_greedy_parity_with_the_transformers_backend(vllm, tiny_model_dir, adapt
         served, local = {"model": "lora", "face_projector": str(adapter)}, {"adapter": str(adapter)}
     through_vllm = _text("vllm", two_faces, base_url=vllm.url, **served)
     in_process = _text("transformers", two_faces, model=model, **local)
-    assert len(through_vllm) == 2 and through_vllm == in_process
+    # The random model's last token may be the first byte of a multi-byte character: HF decodes it as U+FFFD,
+    # vLLM's incremental detokenizer holds it back. Everything before it must match exactly.
+    assert len(through_vllm) == 2 and [t.rstrip("\ufffd") for t in through_vllm] == [
+        t.rstrip("\ufffd") for t in in_process
+    ]
 
 
 def _first_token_logprobs(vllm, astronaut, model: str, face_projector: str | None = None) -> list[float]:
