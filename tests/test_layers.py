@@ -16,8 +16,8 @@ IMPORT = re.compile(r"^\s*from (\.+)([\w.]*) import", re.M)
 # Each unit may import only units listed before it here.
 ORDER = [
     "compat", "defaults", "labels", "facs", "tables", "types", "parsing", "faithfulness", "imageio", "prompting",
-    "endpoint", "samples", "face", "video", "annotate", "models", "reasoning", "tiny", "analyzer", "rewards", "data", "training",
-    "eval", "serving", "ui", "cli", "__main__",
+    "endpoint", "samples", "face", "video", "annotate", "models", "reasoning", "tiny", "analyzer", "rewards", "data",
+    "training", "eval", "serving", "ui", "cli", "__main__",
 ]  # fmt: skip
 
 
