@@ -38,7 +38,10 @@ def _track_and_smooth(
 
 
 class Analyzer:
-    """Face front-end + reasoning backend. Not thread-safe: use one per worker thread."""
+    """Face front-end + reasoning backend. Not thread-safe: use one per worker thread.
+
+    `isolate_frontend=True` runs the front-end in a worker process (a native crash costs one image);
+    `workers=N` (N > 1) runs N such processes side by side and deals each batch's images out to them."""
 
     def __init__(
         self,
