@@ -89,12 +89,15 @@ class FaceTrack:
         emotions = Counter(p.emotion for p in self.points if p.emotion)
         total = sum(emotions.values()) or 1
         codes = sorted({c for p in self.points for c in p.aus})
+        top = max(emotions.values(), default=0)
+        leaders = [e for e, n in emotions.most_common() if n == top]  # a tie is reported as one, not broken
         return {
             "track_id": self.track_id,
             "frames": len(self.points),
             "start_s": self.points[0].time_s,
             "end_s": self.points[-1].time_s,
-            "dominant_emotion": emotions.most_common(1)[0][0] if emotions else None,
+            "dominant_emotion": leaders[0] if len(leaders) == 1 else None,
+            "tied_emotions": leaders if len(leaders) > 1 else [],
             "emotion_share": {e: round(n / total, 3) for e, n in emotions.most_common()},
             "mean_au_intensity": {
                 f"AU{c}": round(float(np.mean([p.aus.get(c, 0.0) for p in self.points])), 2) for c in codes
@@ -140,14 +143,29 @@ class VideoAnalysis:
         return to_pandas(self)
 
     def to_text(self) -> str:
-        """One line per face track (EmotionAnalysis.to_text's counterpart)."""
+        """One line per face track (EmotionAnalysis.to_text's counterpart), then the timeline."""
         lines = [f"== {self.source} (video, {len(self.frames)} frames at {self.fps:g} fps, "
                  f"{len(self.tracks)} face track(s))"]  # fmt: skip
         for t in self.tracks:
             s = t.summary()
-            lines.append(f"  track {s['track_id']}: {s['dominant_emotion']} over {s['frames']} frames "
+            dominant = s["dominant_emotion"] or "tie between " + " and ".join(s["tied_emotions"] or ["nothing"])
+            lines.append(f"  track {s['track_id']}: {dominant} over {s['frames']} frames "
                          f"({s['start_s']:.1f}-{s['end_s']:.1f} s), emotions {s['emotion_share']}")  # fmt: skip
+        lines += ["  timeline:", *("    " + line for line in self.timeline())]
         return "\n".join(lines)
+
+    def timeline(self) -> list[str]:
+        """One line per face per sampled frame: time, track, emotion, confidence, the present AUs."""
+        out = []
+        for frame in self.frames:
+            if not frame.faces:
+                out.append(f"{frame.time_s or 0:7.2f} s  no face")
+            for face in frame.faces:
+                confidence = "?" if face.confidence is None else f"{face.confidence:.0%}"
+                aus = " ".join(f"AU{a.code}" for a in face.aus if a.present) or "none"
+                out.append(f"{frame.time_s or 0:7.2f} s  track {face.track_id}: {face.emotion} ({confidence})  "
+                           f"AUs {aus}")  # fmt: skip
+        return out
 
 
 class IoUTracker:

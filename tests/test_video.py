@@ -52,6 +52,19 @@ def test_video_table_has_a_row_per_face_per_frame(analyzer, clip):
     assert (table[table["track_id"] == 0]["emotion"] == "happiness").all()
 
 
+def test_text_has_a_timeline_and_ties_are_ties(analyzer, clip):
+    from emoreason.video import FaceTrack, TrackPoint
+
+    video = analyzer.analyze_video(str(clip), fps=2.0)
+    text = video.to_text()
+    timeline = video.timeline()
+    assert len(timeline) == 6 + 4 and timeline[0].startswith("   0.00 s  track 0: happiness (")
+    assert "AU12" in timeline[0] and "timeline:" in text
+    track = FaceTrack(7, [TrackPoint(i, i / 2, (0, 0, 1, 1), e, 0.5, {}) for i, e in enumerate(["fear", "anger"])])
+    summary = track.summary()
+    assert summary["dominant_emotion"] is None and summary["tied_emotions"] == ["fear", "anger"]
+
+
 def test_bad_video_is_an_input_error(analyzer, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")
