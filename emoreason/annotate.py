@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -85,8 +86,22 @@ def annotate_result(result, out_dir: str | Path) -> list[Path]:
 
     if isinstance(result, VideoAnalysis):
         wanted = {f.frame_index: f for f in result.frames}
-        return [save_annotation(rgb, wanted[index], out_dir)
-                for index, _, rgb in iter_frames(result.source, fps=result.fps) if index in wanted]  # fmt: skip
+        paths, writer = [], None
+        video_path = Path(out_dir) / f"{Path(result.source).stem or 'video'}.annotated.avi"
+        try:
+            for index, _, rgb in iter_frames(result.source, fps=result.fps):
+                if index not in wanted:
+                    continue
+                paths.append(save_annotation(rgb, wanted[index], out_dir))
+                frame = np.asarray(annotate(rgb, wanted[index]).convert("RGB"))
+                if writer is None:  # Motion-JPEG in AVI: OpenCV writes it itself, no ffmpeg needed
+                    size = (frame.shape[1], frame.shape[0])
+                    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"MJPG"), result.fps, size)
+                writer.write(cv2.cvtColor(cv2.resize(frame, size), cv2.COLOR_RGB2BGR))
+        finally:
+            if writer is not None:
+                writer.release()
+        return [*paths, video_path] if writer is not None else paths
     return [save_annotation(load_image(result.source), result, out_dir)]
 
 

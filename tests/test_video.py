@@ -65,6 +65,20 @@ def test_text_has_a_timeline_and_ties_are_ties(analyzer, clip):
     assert summary["dominant_emotion"] is None and summary["tied_emotions"] == ["fear", "anger"]
 
 
+def test_annotate_writes_frames_and_a_playable_video(analyzer, clip, tmp_path):
+    from emoreason.annotate import annotate_result
+
+    video = analyzer.analyze_video(str(clip), fps=2.0)
+    paths = annotate_result(video, tmp_path)
+    assert [p.suffix for p in paths] == [".png"] * 6 + [".avi"]
+    capture = cv2.VideoCapture(str(paths[-1]))  # Motion-JPEG: OpenCV reads back what it wrote, no ffmpeg
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    assert frames == 6
+
+
 def test_bad_video_is_an_input_error(analyzer, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")
