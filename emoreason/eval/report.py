@@ -219,6 +219,15 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     return written
 
 
+def _plot_title(report: dict[str, Any]) -> str:
+    """Which data and which system a figure shows: the benchmark and the backend (and model)."""
+    run, name = report.get("run") or {}, report.get("benchmark") or "evaluation"
+    if not run:
+        return name
+    model = (run.get("backend_options") or {}).get("model")
+    return f"{name}, {run.get('backend', '?')}" + (f" ({Path(str(model)).name})" if model else "")
+
+
 def _plot_confusion(report: dict[str, Any], plt) -> Any:
     import numpy as np
 
@@ -229,17 +238,20 @@ def _plot_confusion(report: dict[str, Any], plt) -> Any:
     columns = [*labels, "none"]
     counts = np.array([[emotion["confusion"][g][c] for c in columns] for g in labels], dtype=float)
     share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1 + 0.7 * len(columns), 1 + 0.6 * len(labels)))
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("gold")
-    for i in range(len(labels)):
-        for j in range(len(columns)):
-            color = "white" if share[i, j] > 0.5 else "black"
-            ax.text(j, i, int(counts[i, j]), ha="center", va="center", color=color)
-    ax.set_title(f"confusion (accuracy {emotion['accuracy']:.3f})")
+    fig, axes = plt.subplots(1, 2, figsize=(2 + 1.4 * len(columns), 1 + 0.6 * len(labels)))
+    for ax, cells, title in ((axes[0], counts, "counts"), (axes[1], share, "share of each gold row")):
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        ax.set_xticks(range(len(columns)), columns, rotation=45, ha="right")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("gold")
+        for i in range(len(labels)):
+            for j in range(len(columns)):
+                color = "white" if share[i, j] > 0.5 else "black"
+                text = f"{int(cells[i, j])}" if cells is counts else f"{cells[i, j]:.0%}"
+                ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+        ax.set_title(title)
+    fig.suptitle(f"{_plot_title(report)}: confusion (accuracy {emotion['accuracy']:.3f})")
     return fig
 
 
@@ -249,10 +261,11 @@ def _plot_recall(report: dict[str, Any], plt) -> Any:
         return None
     labels = report["labels"]
     fig, ax = plt.subplots(figsize=(1 + 0.7 * len(labels), 3))
-    ax.bar(labels, [emotion["per_class"][c]["recall"] for c in labels], color="tab:blue")
-    ax.set_ylim(0, 1)
+    bars = ax.bar(labels, [emotion["per_class"][c]["recall"] for c in labels], color="tab:blue")
+    ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_ylim(0, 1.1)
     ax.set_ylabel("recall")
-    ax.set_title(f"per-class recall (UAR {emotion['uar']:.3f})")
+    ax.set_title(f"{_plot_title(report)}: per-class recall (UAR {emotion['uar']:.3f})")
     ax.tick_params(axis="x", rotation=45)
     return fig
 
@@ -266,13 +279,15 @@ def _plot_au_f1(report: dict[str, Any], plt) -> Any:
     names = list(per_cited)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(1 + 0.6 * len(names), 3))
-    ax.bar(x - 0.2, [per_cited[n]["f1"] for n in names], 0.4, label="cited in reasoning")
-    ax.bar(x + 0.2, [per_det[n]["f1"] for n in names], 0.4, label="detector")
+    cited = ax.bar(x - 0.2, [per_cited[n]["f1"] for n in names], 0.4, label="cited in reasoning")
+    detected = ax.bar(x + 0.2, [per_det[n]["f1"] for n in names], 0.4, label="detector")
+    for bars in (cited, detected):
+        ax.bar_label(bars, fmt="%.2f", fontsize=6)
     ax.set_xticks(x, names, rotation=45)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.1)
     ax.set_ylabel("F1")
     ax.legend()
-    ax.set_title("per-AU F1")
+    ax.set_title(f"{_plot_title(report)}: per-AU F1")
     return fig
 
 
@@ -280,16 +295,17 @@ def _plot_reliability(report: dict[str, Any], plt) -> Any:
     filled = [b for b in (report.get("calibration") or {}).get("bins") or [] if b["n"]]
     if not filled:
         return None
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.bar([(b["lo"] + b["hi"]) / 2 for b in filled], [b["accuracy"] for b in filled], width=0.1,
-           edgecolor="black", label="accuracy")  # fmt: skip
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    bars = ax.bar([(b["lo"] + b["hi"]) / 2 for b in filled], [b["accuracy"] for b in filled], width=0.1,
+                  edgecolor="black", label="accuracy")  # fmt: skip
+    ax.bar_label(bars, labels=[f"n={b['n']}" for b in filled], fontsize=7)  # how much each bin rests on
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfect calibration")
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.1)
     ax.legend(loc="upper left")
-    ax.set_title(f"reliability (ECE {report['calibration']['ece']:.3f})")
+    ax.set_title(f"{_plot_title(report)}\nreliability (ECE {report['calibration']['ece']:.3f})", fontsize=9)
     return fig
 
 
