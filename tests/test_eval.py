@@ -316,6 +316,9 @@ def test_ckplus_end_to_end_with_emotion_au_and_reasoning_metrics(tmp_path, astro
     assert recorded["au_presence_thresholds"]["AU12"] == 2.0 and recorded["au_detector"] == "GeometricAUDetector"
     assert report["provenance"]["emoreason"] == recorded["emoreason"]
     assert "face model emoreason-face-v3, AU detector GeometricAUDetector" in md
+    page = (tmp_path / "run" / "report.html").read_text()  # one self-contained page: tables and the plots
+    assert page.startswith("<!doctype html>") and page.count("data:image/png;base64,") == len(report["plots"])
+    assert "<th>metric</th>" in page and "Confusion matrix" in page
 
 
 def test_au_f1_is_scored_only_over_aus_the_system_outputs():

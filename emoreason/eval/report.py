@@ -110,7 +110,71 @@ def write_report(rows, out: Path, labels, protocol, bench=None, config=None, dro
     report["plots"] = plot(report, out)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
+    (out / "report.html").write_text(html_report(report, out), encoding="utf-8")
     return report
+
+
+def html_report(report: dict[str, Any], out: Path) -> str:
+    """report.md's content as one self-contained HTML page, the plots embedded (send one file to a reviewer)."""
+    import base64
+    import html
+
+    title = html.escape(str(report.get("title") or report.get("benchmark") or "evaluation"))
+    figures = []
+    for name in report.get("plots") or []:
+        data = base64.b64encode((Path(out) / name).read_bytes()).decode("ascii")
+        figures.append(f'<figure><img alt="{name}" src="data:image/png;base64,{data}">'
+                       f"<figcaption>{html.escape(name)}</figcaption></figure>")  # fmt: skip
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+             "text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}"
+             "figure{display:inline-block;margin:1em}img{max-width:100%}")  # fmt: skip
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{style}</style></head>\n<body>\n{_markdown_to_html(markdown(report))}\n"
+            f"<h2>Figures</h2>\n{''.join(figures)}\n</body></html>\n")  # fmt: skip
+
+
+def _markdown_to_html(text: str) -> str:
+    """The small Markdown report.md is written in (headings, pipe tables, lists, paragraphs) as HTML."""
+    import html
+    import re
+
+    def inline(s: str) -> str:
+        return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(s))
+
+    out: list[str] = []
+    table: list[list[str]] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if table:
+            head, *body = table
+            out.append("<table><tr>" + "".join(f"<th>{inline(c)}</th>" for c in head) + "</tr>"
+                       + "".join("<tr>" + "".join(f"<td>{inline(c)}</td>" for c in row) + "</tr>" for row in body)
+                       + "</table>")  # fmt: skip
+            table.clear()
+        if items:
+            out.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
+            items.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= {"-", ":"} for c in cells):  # the header separator row
+                table.append(cells)
+            continue
+        if line.startswith("- "):
+            items.append(line[2:])
+            continue
+        flush()
+        if line.startswith("## "):
+            out.append(f"<h2>{inline(line[3:])}</h2>")
+        elif line.startswith("# "):
+            out.append(f"<h1>{inline(line[2:])}</h1>")
+        elif line.strip():
+            out.append(f"<p>{inline(line)}</p>")
+    flush()
+    return "\n".join(out)
 
 
 # Summary rows that carry a bootstrap 95% interval (report["ci95"]), by row name.
