@@ -101,8 +101,46 @@ def annotate_result(result, out_dir: str | Path) -> list[Path]:
         finally:
             if writer is not None:
                 writer.release()
-        return [*paths, video_path] if writer is not None else paths
+        if writer is not None:
+            paths.append(video_path)
+        return paths + plot_tracks(result, out_dir)
     return [save_annotation(load_image(result.source), result, out_dir)]
+
+
+def plot_tracks(video, out_dir: str | Path, max_aus: int = 6) -> list[Path]:
+    """One PNG per face track: its strongest AUs' intensities over time (0-5, smoothed as analysed) above
+    the emotion it was given at each sampled frame and that answer's confidence."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out, stem = Path(out_dir), Path(video.source).stem or "video"
+    paths = []
+    for track in video.tracks:
+        if not track.points:
+            continue
+        times = [p.time_s for p in track.points]
+        strongest = sorted({c for p in track.points for c in p.aus},
+                           key=lambda c: -max(p.aus.get(c, 0.0) for p in track.points))[:max_aus]  # fmt: skip
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, height_ratios=[2, 1])
+        for code in strongest:
+            top.plot(times, [p.aus.get(code, 0.0) for p in track.points], marker=".", label=f"AU{code}")
+        top.set_ylim(0, 5.2)
+        top.set_ylabel("AU intensity (0-5)")
+        top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the plot, not over it
+        emotions = sorted({p.emotion for p in track.points if p.emotion})
+        bottom.scatter(times, [emotions.index(p.emotion) if p.emotion else -1 for p in track.points],
+                       c=[p.confidence or 0.0 for p in track.points], cmap="viridis", vmin=0, vmax=1)  # fmt: skip
+        bottom.set_yticks(range(len(emotions)), emotions)
+        bottom.set_xlabel("time (s)")
+        fig.suptitle(f"{stem}: face track {track.track_id} (colour: the answer's confidence)")
+        fig.tight_layout()
+        path = out / f"{stem}.track{track.track_id}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
 
 
 def _percent(p: float | None) -> str:

@@ -70,8 +70,9 @@ def test_annotate_writes_frames_and_a_playable_video(analyzer, clip, tmp_path):
 
     video = analyzer.analyze_video(str(clip), fps=2.0)
     paths = annotate_result(video, tmp_path)
-    assert [p.suffix for p in paths] == [".png"] * 6 + [".avi"]
-    capture = cv2.VideoCapture(str(paths[-1]))  # Motion-JPEG: OpenCV reads back what it wrote, no ffmpeg
+    assert [p.suffix for p in paths] == [".png"] * 6 + [".avi"] + [".png"] * 2  # frames, the video, a plot a track
+    assert [p.name for p in paths[-2:]] == ["clip.track0.png", "clip.track1.png"]
+    capture = cv2.VideoCapture(str(paths[6]))  # Motion-JPEG: OpenCV reads back what it wrote, no ffmpeg
     frames = 0
     while capture.read()[0]:
         frames += 1
