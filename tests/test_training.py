@@ -69,6 +69,10 @@ def test_sft_learns_and_saves_an_adapter(sft_run, workdir):
     losses = [e["loss"] for e in state["log_history"] if "loss" in e]
     assert losses[-1] < 0.5 * losses[0]
     assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard logs
+    card = (out / "adapter" / "README.md").read_text()  # ours, not peft's empty template
+    fingerprint = json.loads((out / "fingerprint.json").read_text())
+    assert card.startswith("# emoreason SFT adapter") and fingerprint["data_sha256"][:16] in card
+    assert "- Steps: 40" in card and "LoRA: r 8" in card and '"loss"' in card
 
 
 def _analyze_with(workdir, adapter: Path, max_new_tokens: int) -> dict:

@@ -38,7 +38,7 @@ def run_grpo(recipe: Recipe) -> Path:
     """Train; returns the adapter folder."""
     trainer, projector = build_grpo_trainer(recipe)
     trainer.train(resume_from_checkpoint=last_checkpoint(recipe.output_dir))
-    return save_artefact(trainer, projector, recipe.output_dir / "adapter")
+    return save_artefact(trainer, projector, recipe.output_dir / "adapter", recipe)
 
 
 def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:

@@ -100,13 +100,16 @@ def placement(recipe: Recipe) -> str | None:
     return f"cuda:{local_rank}" if recipe.quantization else "cpu"
 
 
-def save_artefact(trainer: Any, projector: Any, out: Path) -> Path:
-    """The adapter folder `analyze --adapter` loads: the LoRA, and the face projector when there is one.
+def save_artefact(trainer: Any, projector: Any, out: Path, recipe: Recipe | None = None) -> Path:
+    """The adapter folder `analyze --adapter` loads: the LoRA, the face projector when there is one, and a
+    model card that says what was trained on what (replacing peft's empty template).
 
     Every process calls this (under ZeRO-3 the weights are gathered from all of them); only
     the main process writes.
     """
     trainer.save_model(str(out))  # the LoRA (gathered under ZeRO-3), written by the main process
+    if recipe is not None and trainer.is_world_process_zero():
+        (out / "README.md").write_text(adapter_card(recipe, trainer.state), encoding="utf-8")
     if projector is not None:
         state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
         if trainer.is_world_process_zero():
@@ -115,6 +118,43 @@ def save_artefact(trainer: Any, projector: Any, out: Path) -> Path:
             projector.save(out, state_dict=weights)
     trainer.accelerator.wait_for_everyone()
     return out
+
+
+def adapter_card(recipe: Recipe, state: Any) -> str:
+    """The adapter's model card: base model, data (path, SHA-256, examples), recipe settings, steps, the last
+    logged figures (the trainer's log history), the emoreason version."""
+    import datetime
+
+    from .. import __version__
+
+    fingerprint_path = recipe.output_dir / "fingerprint.json"
+    fingerprint = json.loads(fingerprint_path.read_text()) if fingerprint_path.is_file() else {}
+    logged = [h for h in state.log_history if "loss" in h or "reward" in h]
+    last = logged[-1] if logged else {}
+    lora = recipe.lora
+    lines = [
+        f"# emoreason {recipe.stage.upper()} adapter",
+        "",
+        f"- Base model: `{recipe.model}`" + (f", continuing the adapter `{recipe.adapter}`" if recipe.adapter else ""),
+        f"- Data: `{recipe.train_file}` (SHA-256 {fingerprint.get('data_sha256', '?')[:16]}...), face mode "
+        f"{recipe.face_mode}, labels {recipe.labels or 'all 8'}",
+        f"- LoRA: r {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on {', '.join(lora.target_modules)}"
+        + (f"; trained in full: {', '.join(lora.modules_to_save)}" if lora.modules_to_save else ""),
+        f"- Face tokens: {'on' if recipe.face_tokens.enabled else 'off'}",
+    ]
+    if recipe.stage == "grpo":
+        lines.append(f"- Rewards: {recipe.rewards} ({recipe.reward_reading} reading)")
+    lines += [
+        f"- Trainer: {json.dumps(recipe.trainer, sort_keys=True)}",
+        f"- Steps: {state.global_step} (epoch {round(float(state.epoch or 0), 3)})",
+        f"- Last logged: {json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in last.items()})}",
+        f"- Written by emoreason {__version__} on {datetime.date.today().isoformat()}; the full recipe is "
+        "`recipe.json` beside the run, the log history `trainer_state.json` in its checkpoints.",
+        "",
+        "Load it with `emoreason analyze IMAGE --backend transformers --model BASE --adapter THIS_FOLDER`.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def prepared_dataset(recipe: Recipe, args: Any, require_description: bool) -> Any:
@@ -183,4 +223,4 @@ def run_sft(recipe: Recipe) -> Path:
         callbacks=[ProjectorCheckpoints(projector)] if projector is not None else None,
     )
     trainer.train(resume_from_checkpoint=resume)
-    return save_artefact(trainer, projector, recipe.output_dir / "adapter")
+    return save_artefact(trainer, projector, recipe.output_dir / "adapter", recipe)
