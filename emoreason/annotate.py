@@ -96,7 +96,7 @@ def annotate_result(result, out_dir: str | Path) -> list[Path]:
                 frame = np.asarray(annotate(rgb, wanted[index]).convert("RGB"))
                 if writer is None:  # Motion-JPEG in AVI: OpenCV writes it itself, no ffmpeg needed
                     size = (frame.shape[1], frame.shape[0])
-                    writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"MJPG"), result.fps, size)
+                    writer = cv2.VideoWriter(str(video_path), MJPG, result.fps, size)
                 writer.write(cv2.cvtColor(cv2.resize(frame, size), cv2.COLOR_RGB2BGR))
         finally:
             if writer is not None:
@@ -105,6 +105,9 @@ def annotate_result(result, out_dir: str | Path) -> list[Path]:
             paths.append(video_path)
         return paths + plot_tracks(result, out_dir)
     return [save_annotation(load_image(result.source), result, out_dir)]
+
+
+MJPG = cv2.VideoWriter.fourcc(*"MJPG")  # the method form: the module-level alias is missing from cv2's stubs
 
 
 def plot_tracks(video, out_dir: str | Path, max_aus: int = 6) -> list[Path]:
