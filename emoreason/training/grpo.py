@@ -59,7 +59,7 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
         GRPOConfig,
         {
             "output_dir": str(recipe.output_dir),
-            "gradient_checkpointing": recipe.gradient_checkpointing,
+            "activation_checkpointing": recipe.gradient_checkpointing,  # transformers 5 name (was gradient_)
             "remove_unused_columns": False,
             "reward_weights": [float(recipe.rewards[n]) for n in names],
             **recipe.trainer,

@@ -203,7 +203,7 @@ def run_sft(recipe: Recipe) -> Path:
         SFTConfig,
         {
             "output_dir": str(recipe.output_dir),
-            "gradient_checkpointing": recipe.gradient_checkpointing,
+            "activation_checkpointing": recipe.gradient_checkpointing,  # transformers 5 name (was gradient_)
             "remove_unused_columns": False,  # the collator needs the prompt and image columns
             "dataset_kwargs": {"skip_prepare_dataset": True},
             "max_length": None,  # image tokens must never be truncated away
