@@ -11,14 +11,17 @@ vLLM load it like the real ones.
 It sits at the top of the package, not in `models/`: its tokenizer learns from the embedded
 engine's analyses (`reasoning/`), and `models` stays below `reasoning` (tests/test_layers.py).
 
-Sizes: text hidden 128 with 4 heads of 32 (vLLM's CPU attention needs head_dim >= 32),
-mrope sections summing to head_dim / 2, 2 layers; a 2-layer vision tower. A 112x112 face
-crop becomes 16 visual tokens (8x8 patches of 14 px, merged 2x2).
+Sizes (`SIZES`): `tiny` has text hidden 128 with 4 heads of 32 (vLLM's CPU attention needs
+head_dim >= 32), 2 layers and a 2-layer vision tower (tests, CI); `mini` has hidden 384, 6
+layers of 6 heads of 64, a 4-layer vision tower and tied embeddings, about 12M parameters,
+the size emoreason-mini is trained at. mrope sections sum to head_dim / 2. A 112x112 face crop
+becomes 16 visual tokens (8x8 patches of 14 px, merged 2x2).
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 from .compat.torchvision_cpu import ensure_torchvision
@@ -35,12 +38,35 @@ SPECIAL_TOKENS = [
     "<|image_pad|>",
     "<|video_pad|>",
 ]
-TEXT_HIDDEN = 128
-HEADS = 4  # head_dim 32
-KV_HEADS = 2
-LAYERS = 2
 MIN_PIXELS = 56 * 56
 MAX_PIXELS = 112 * 112
+
+
+@dataclass(frozen=True)
+class Size:
+    """The shape of a built model. head_dim = hidden / heads must be >= 32 (vLLM's CPU attention);
+    mrope (t, h, w) splits head_dim / 2 rotary frequencies."""
+
+    hidden: int
+    heads: int
+    kv_heads: int
+    layers: int
+    intermediate: int
+    mrope: tuple[int, int, int]
+    vision_depth: int
+    vision_hidden: int
+    vision_heads: int
+    vision_intermediate: int
+    tie_embeddings: bool
+
+
+SIZES = {
+    # tests and CI: seconds to build, about a minute to teach
+    "tiny": Size(128, 4, 2, 2, 256, (4, 6, 6), 2, 64, 2, 128, tie_embeddings=False),
+    # emoreason-mini: small enough to train in full on 2 CPU cores in hours, about 12M parameters
+    # (about 25 MB in bf16)
+    "mini": Size(384, 6, 2, 6, 1024, (8, 12, 12), 4, 192, 3, 512, tie_embeddings=True),
+}
 
 
 def training_corpus(n_faces: int = 400, seed: int = 0) -> list[str]:
@@ -121,21 +147,22 @@ def _processor(family: str, tokenizer):
     return Qwen2VLProcessor(image_processor, tokenizer, video_processor, chat_template=tokenizer.chat_template)
 
 
-def _config(family: str, tokenizer):
+def _config(family: str, tokenizer, size: Size = SIZES["tiny"]):
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    head_dim = TEXT_HIDDEN // HEADS
+    head_dim = size.hidden // size.heads
+    tie = size.tie_embeddings
     text = dict(
         vocab_size=len(tokenizer),
-        hidden_size=TEXT_HIDDEN,
-        intermediate_size=256,
-        num_hidden_layers=LAYERS,
-        num_attention_heads=HEADS,
-        num_key_value_heads=KV_HEADS,
+        hidden_size=size.hidden,
+        intermediate_size=size.intermediate,
+        num_hidden_layers=size.layers,
+        num_attention_heads=size.heads,
+        num_key_value_heads=size.kv_heads,
         max_position_embeddings=4096,
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie,
     )
     tokens = dict(
         image_token_id=ids["<|image_pad|>"],
@@ -152,45 +179,50 @@ def _config(family: str, tokenizer):
             rope_parameters={
                 "rope_type": "default",
                 "rope_theta": 5e5,
-                "mrope_section": [6, 5, 5],
+                "mrope_section": [head_dim // 2 - 2 * (head_dim // 6), head_dim // 6, head_dim // 6],
                 "mrope_interleaved": True,
             },
         )
         vision = dict(
-            depth=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=2,
+            depth=size.vision_depth,
+            hidden_size=size.vision_hidden,
+            intermediate_size=size.vision_intermediate,
+            num_heads=size.vision_heads,
             patch_size=16,
-            out_hidden_size=TEXT_HIDDEN,
+            out_hidden_size=size.hidden,
             num_position_embeddings=64,
             deepstack_visual_indexes=[0],
         )
-        return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **tokens)
-    text.update(rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [4, 6, 6]})
+        return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **tokens)
+    text.update(rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": list(size.mrope)})
     if family == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig
 
         vision = dict(
-            depth=2,
-            hidden_size=64,
-            intermediate_size=128,
-            num_heads=2,
-            out_hidden_size=TEXT_HIDDEN,
-            fullatt_block_indexes=[1],
+            depth=size.vision_depth,
+            hidden_size=size.vision_hidden,
+            intermediate_size=size.vision_intermediate,
+            num_heads=size.vision_heads,
+            out_hidden_size=size.hidden,
+            fullatt_block_indexes=[size.vision_depth - 1],
             window_size=56,
         )
-        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **tokens)
+        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **tokens)
     from transformers import Qwen2VLConfig
 
-    vision = dict(depth=2, embed_dim=64, mlp_ratio=2, num_heads=2, hidden_size=TEXT_HIDDEN)
-    return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **tokens)
+    vision = dict(depth=size.vision_depth, embed_dim=size.vision_hidden,
+                  mlp_ratio=size.vision_intermediate // size.vision_hidden, num_heads=size.vision_heads,
+                  hidden_size=size.hidden)  # fmt: skip
+    return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **tokens)
 
 
-def make_tiny_model(out: str | Path, family: str = "qwen2_5_vl", seed: int = 0) -> Path:
-    """Write a tiny random `family` checkpoint (model, tokenizer, processor) to `out`; returns the path."""
+def make_tiny_model(out: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny") -> Path:
+    """Write a random `family` checkpoint of `size` (SIZES: tiny, mini) with its tokenizer and processor to
+    `out`; returns the path."""
     if family not in FAMILIES:
         raise ValueError(f"family {family!r}: expected one of {', '.join(FAMILIES)}")
+    if size not in SIZES:
+        raise ValueError(f"size {size!r}: expected one of {', '.join(SIZES)}")
     ensure_torchvision()
     import torch
     from transformers import AutoModelForImageTextToText, GenerationConfig
@@ -198,7 +230,7 @@ def make_tiny_model(out: str | Path, family: str = "qwen2_5_vl", seed: int = 0) 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(seed=seed)
-    config = _config(family, tokenizer)
+    config = _config(family, tokenizer, SIZES[size])
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
     model.generation_config = GenerationConfig(
