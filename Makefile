@@ -144,7 +144,7 @@ results: setup
 	for c in $(RESULT_CONFIGS); do \
 		EMOREASON_DATA=$(SHARED_DATA) $(VENV)/bin/emoreason eval --config eval/configs/$$c.yaml --quiet || exit 1; done
 	$(VENV)/bin/emoreason eval leaderboard $(addprefix out/eval/,$(RESULT_CONFIGS)) --out eval/RESULTS.md \
-		--machine "$$(nproc) CPU cores ($$(uname -m)), one analysis at a time"
+		--machine "$$(nproc --all) CPU cores ($$(uname -m)), one analysis at a time"
 
 # The faithfulness invariants and consistency on the sample photos and the dev faces, four label sets each.
 bench-faithfulness: setup
