@@ -343,3 +343,17 @@ def test_recipes_command_lists_shows_and_copies(tmp_path, capsys):
     assert copied.read_text() == (RECIPES / "sft.yaml").read_text()
     assert main(["recipes", "copy", "tiny/sft", str(tmp_path)]) == 2  # never overwrites
     assert "exists; not overwritten" in capsys.readouterr().err
+
+
+def test_workdir_roots_the_recipes_relative_paths(tmp_path):
+    from emoreason.training.config import load_recipe
+
+    recipe = load_recipe("tiny/sft", workdir=tmp_path)  # a shipped recipe, its paths under one folder
+    assert recipe.train_file == str(tmp_path / "out/tiny-data/train.jsonl")
+    assert recipe.output_dir == tmp_path / "out/runs/tiny-sft" and recipe.model == str(
+        tmp_path / "out/tiny-qwen2_5_vl"
+    )
+    hub = load_recipe("qwen2.5-vl-3b/sft", ["train_file=/data/sft.jsonl"], workdir=tmp_path)
+    assert hub.model == "Qwen/Qwen2.5-VL-3B-Instruct" and hub.train_file == "/data/sft.jsonl"  # a hub id stays
+    grpo = load_recipe("tiny/grpo", workdir=tmp_path)
+    assert grpo.adapter == str(tmp_path / "out/runs/tiny-sft/adapter")

@@ -63,16 +63,32 @@ class Recipe:
         return asdict(self)
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+def load_recipe(path: str | Path, overrides: list[str] | None = None, workdir: str | Path | None = None) -> Recipe:
     """Read a recipe YAML (a path, or a shipped recipe's name such as `tiny/sft`) and apply `dotted.key=value`
-    overrides. Unknown keys are one-line errors."""
+    overrides. Unknown keys are one-line errors. With `workdir`, the recipe's relative paths (data, adapter,
+    output_dir, and a model folder that is not a hub id) are taken from there, not from wherever the command
+    runs."""
     from .recipes import resolve_recipe
 
     path = resolve_recipe(path)
     data = apply_overrides(yaml.safe_load(path.read_text()) or {}, overrides)
     recipe = _build(Recipe, data, str(path))
     check_trainer_keys(recipe, str(path))
+    if workdir is not None:
+        _resolve_paths(recipe, Path(workdir))
     return recipe
+
+
+def _resolve_paths(recipe: Recipe, workdir: Path) -> None:
+    def under(value: str | None) -> str | None:
+        return value if value is None or Path(value).is_absolute() else str(workdir / value)
+
+    recipe.train_file = under(recipe.train_file) or recipe.train_file
+    recipe.adapter = under(recipe.adapter)
+    recipe.trainer["output_dir"] = under(str(recipe.output_dir))
+    # a model is a folder when the recipe builds it (make_tiny_model) or one is there; else a hub id (Org/Name)
+    if recipe.make_tiny_model or (workdir / recipe.model).exists():
+        recipe.model = under(recipe.model) or recipe.model
 
 
 def check_trainer_keys(recipe: Recipe, where: str) -> None:

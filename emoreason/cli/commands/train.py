@@ -24,6 +24,12 @@ def register(sub) -> None:
                     help="recipe YAML (loop: the SFT recipe), e.g. training/recipes/tiny/sft.yaml")  # fmt: skip
     tr.add_argument("--grpo-config", default=None, help="loop: the GRPO recipe (overrides apply to both)")
     tr.add_argument(
+        "--workdir",
+        default=None,
+        metavar="DIR",
+        help="sft/grpo/loop: the recipe's relative paths (data, model folder, output) are under DIR",
+    )
+    tr.add_argument(
         "--force-resume",
         action="store_true",
         help="sft/grpo: resume the run in output_dir even if its data or model settings changed",
@@ -52,13 +58,13 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.grpo_config:
             raise CommandError("train loop needs --grpo-config as well as --config (the SFT recipe)")
-        sft = load_recipe(args.config, [*stage_overrides(args.overrides, "sft"), "stage=sft"])
-        grpo = load_recipe(args.grpo_config, [*stage_overrides(args.overrides, "grpo"), "stage=grpo"])
+        sft = load_recipe(args.config, [*stage_overrides(args.overrides, "sft"), "stage=sft"], args.workdir)
+        grpo = load_recipe(args.grpo_config, [*stage_overrides(args.overrides, "grpo"), "stage=grpo"], args.workdir)
         history = run_loop(sft, grpo, args.rounds, args.out or "out/runs/loop")
         print(json.dumps(history[-1] if history else {}, indent=2))
         return 0
     forced = ["force_resume=true"] if args.force_resume else []
-    recipe = load_recipe(args.config, [*args.overrides, *forced, f"stage={args.stage}"])
+    recipe = load_recipe(args.config, [*args.overrides, *forced, f"stage={args.stage}"], args.workdir)
     if args.stage == "sft":
         from ...training.sft import run_sft as run_stage
     else:
