@@ -96,3 +96,16 @@ def test_short_video_timeline(page, astronaut, tmp_path):
         page.wait_for_timeout(500)
     assert text.count("happiness") >= 2, text
     _shot(page, "ui-video.png")
+
+
+def test_the_demo_sends_the_pixels_it_was_given(astronaut):
+    """No lossy re-encoding between the upload and the gateway: the data URL decodes to the same pixels, so the
+    demo measures the same AUs as `emoreason analyze` on the same image."""
+    import base64
+
+    from emoreason.imageio import load_image
+    from emoreason.ui.app import data_url
+
+    url = data_url(astronaut)
+    assert url.startswith("data:image/png;base64,")
+    np.testing.assert_array_equal(load_image(base64.b64decode(url.split(",", 1)[1])), astronaut)
