@@ -58,6 +58,14 @@ def _shot(page, name: str) -> Path:
     return path
 
 
+def test_nothing_uploaded_is_a_hint_not_an_error(page):
+    page.click("#analyse")
+    page.wait_for_selector(":text('Upload or take a photo first.')", timeout=30_000)  # an info toast
+    page.wait_for_timeout(500)
+    assert page.locator(":text-is('Error')").count() == 0  # no red error in the panels
+    _shot(page, "ui-nothing-uploaded.png")
+
+
 def test_upload_analyse_and_see_the_result(page):
     page.locator("#photo input[type=file]").set_input_files(page.samples[0])
     page.locator("#photo img").wait_for(timeout=30_000)  # the upload is shown

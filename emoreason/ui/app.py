@@ -105,8 +105,10 @@ class DemoHandlers:
     def ask(self, image, model, history, conversation):
         import gradio as gr
 
-        if image is None:
-            raise gr.Error("Upload or take a photo first.")
+        if image is None:  # a hint, not an error: nothing else on the page changes
+            gr.Info("Upload or take a photo first.")
+            yield history, conversation, gr.update(), gr.update(), gr.update(), gr.update()
+            return
         rgb = _rgb(image)
         prompt = "Which emotion does this face show? Reason from the Action Units."
         parts = [{"type": "image_url", "image_url": {"url": data_url(rgb)}}, {"type": "text", "text": prompt}]
@@ -117,10 +119,12 @@ class DemoHandlers:
     def follow_up(self, question, model, history, conversation, image):
         import gradio as gr
 
-        if not conversation or image is None:
-            raise gr.Error("Analyse a photo first, then ask about it.")
-        if not question.strip():
-            raise gr.Error("Type a question, e.g. 'Why not fear?'")
+        hint = ("Analyse a photo first, then ask about it." if not conversation or image is None
+                else "Type a question, e.g. 'Why not fear?'" if not question.strip() else None)  # fmt: skip
+        if hint:
+            gr.Info(hint)
+            yield history, conversation, gr.update(), gr.update(), gr.update(), gr.update()
+            return
         conversation = [*conversation, {"role": "user", "content": question}]
         history = [*history, {"role": "user", "content": question}]
         yield from self._stream(model, history, conversation, _rgb(image), follow=True)
@@ -149,7 +153,8 @@ class DemoHandlers:
         import gradio as gr
 
         if not path:
-            raise gr.Error("Upload a video first.")
+            gr.Info("Upload a video first.")
+            return gr.update()
         from ..video import iter_frames
 
         rows = []
