@@ -91,8 +91,10 @@ def _analyze_with(workdir, adapter: Path, max_new_tokens: int) -> dict:
 def test_sft_adapter_loads_in_analyze(sft_run, workdir):
     out, _ = sft_run
     face = _analyze_with(workdir, out / "adapter", 40)["faces"][0]
-    # the taught analysis comes out of the adapted model (its words; 40 steps do not fix every token)
-    assert face["text"].startswith("<think>The cheeks are raised (AU")
+    # the taught analysis comes out of the adapted model, in its words: 40 CPU steps do not fix every token, and
+    # which verb comes first ("raised" or the second clause's "pulled up") has differed between runs
+    text = face["text"]
+    assert text.startswith("<think>The cheeks are ") and "(AU6)" in text and "(AU12)" in text, text
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(sft_run, workdir):
