@@ -48,37 +48,19 @@ import torch  # noqa: E402
 _VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, patch_size=14, spatial_merge_size=2,
                temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31], hidden_act="silu",
                in_channels=3)  # fmt: skip
+_TEXT = dict(rms_norm_eps=1e-6, max_position_embeddings=128000,
+             rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]})  # fmt: skip
+
+
+def _published(hidden: int, intermediate: int, layers: int, heads: int, kv_heads: int, vocab: int, tie: bool) -> dict:
+    return dict(text=dict(_TEXT, hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=layers,
+                          num_attention_heads=heads, num_key_value_heads=kv_heads, vocab_size=vocab),
+                vision=dict(_VISION, out_hidden_size=hidden), tie_word_embeddings=tie)  # fmt: skip
+
+
 CONFIGS = {
-    "qwen2.5-vl-3b": dict(
-        text=dict(
-            hidden_size=2048,
-            intermediate_size=11008,
-            num_hidden_layers=36,
-            num_attention_heads=16,
-            num_key_value_heads=2,
-            vocab_size=151936,
-            rms_norm_eps=1e-6,
-            max_position_embeddings=128000,
-            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-        ),
-        vision=dict(_VISION, out_hidden_size=2048),
-        tie_word_embeddings=True,
-    ),  # fmt: skip
-    "qwen2.5-vl-7b": dict(
-        text=dict(
-            hidden_size=3584,
-            intermediate_size=18944,
-            num_hidden_layers=28,
-            num_attention_heads=28,
-            num_key_value_heads=4,
-            vocab_size=152064,
-            rms_norm_eps=1e-6,
-            max_position_embeddings=128000,
-            rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [16, 24, 24]},
-        ),
-        vision=dict(_VISION, out_hidden_size=3584),
-        tie_word_embeddings=False,
-    ),  # fmt: skip
+    "qwen2.5-vl-3b": _published(2048, 11008, 36, 16, 2, 151936, tie=True),
+    "qwen2.5-vl-7b": _published(3584, 18944, 28, 28, 4, 152064, tie=False),
 }
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # the recipes' LoRA
 FIGURES: dict[str, float | int | str] = {}

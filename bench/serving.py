@@ -52,25 +52,18 @@ from emoreason.serving.server import BackgroundServer, build_engines  # noqa: E4
 from emoreason.serving.settings import GatewaySettings  # noqa: E402
 
 
-def load(url: str, clients: int, requests: int, image_url: str, model: str) -> dict:
-    import openai
+def timed_requests(one, clients: int, requests: int) -> dict:
+    """Run `one(i) -> ok` for `requests` requests from `clients` threads (after one warm-up, not counted):
+    requests/s, p50/p95 latency of the good ones, failed and lost counts, this process's CPU seconds."""
 
-    client = openai.OpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0, timeout=600)
-    ask = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}]
-
-    def one(_: int):
+    def timed(i: int) -> tuple[bool, float]:
         t0 = time.perf_counter()
-        try:
-            reply = client.chat.completions.create(model=model, messages=ask)
-            ok = bool(reply.choices and reply.choices[0].message.content)
-        except openai.OpenAIError:
-            ok = False
-        return ok, time.perf_counter() - t0
+        return one(i), time.perf_counter() - t0
 
-    client.chat.completions.create(model=model, messages=ask)  # warm-up (not counted)
-    t0 = time.perf_counter()
+    one(-1)  # warm-up
+    cpu0, t0 = time.process_time(), time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one, range(requests)))
+        results = list(pool.map(timed, range(requests)))
     wall = time.perf_counter() - t0
     latencies = np.array([t for ok, t in results if ok])
     return {
@@ -81,7 +74,24 @@ def load(url: str, clients: int, requests: int, image_url: str, model: str) -> d
         "rps": len(latencies) / wall,
         "p50_ms": float(np.percentile(latencies, 50) * 1000) if len(latencies) else None,
         "p95_ms": float(np.percentile(latencies, 95) * 1000) if len(latencies) else None,
+        "process_cpu_s": time.process_time() - cpu0,
     }
+
+
+def load(url: str, clients: int, requests: int, image_url: str, model: str) -> dict:
+    import openai
+
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="bench", max_retries=0, timeout=600)
+    ask = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}}]}]
+
+    def one(_: int) -> bool:
+        try:
+            reply = client.chat.completions.create(model=model, messages=ask)
+            return bool(reply.choices and reply.choices[0].message.content)
+        except openai.OpenAIError:
+            return False
+
+    return timed_requests(one, clients, requests)
 
 
 def worker_cpu_s(engines: dict) -> float:
@@ -98,9 +108,8 @@ def worker_cpu_s(engines: dict) -> float:
 def through_gateway(engines: dict, clients: int, requests: int, image_url: str, model: str) -> dict:
     settings = GatewaySettings(max_concurrency=clients, request_timeout_s=600)
     with BackgroundServer(create_app(engines, settings)) as live:
-        cpu0, worker0 = time.process_time(), worker_cpu_s(engines)
-        result = load(live.url, clients, requests, image_url, model)
-        result["process_cpu_s"] = time.process_time() - cpu0  # the gateway and the clients (one process)
+        worker0 = worker_cpu_s(engines)
+        result = load(live.url, clients, requests, image_url, model)  # process_cpu_s: gateway + clients
         result["frontend_worker_cpu_s"] = worker_cpu_s(engines) - worker0  # the gateway's face front-end
         return result
 
@@ -121,30 +130,13 @@ def direct_to_vllm(url: str, model: str, tokens: int, clients: int, requests: in
     request = backend.requests([(observations, rgb)], None)[0]
     messages, options = backend.messages(request), backend._logprob_options()
 
-    def one(_: int):
-        t0 = time.perf_counter()
+    def one(_: int) -> bool:
         try:
-            ok = bool(backend.endpoint.complete(messages, **options))
+            return bool(backend.endpoint.complete(messages, **options))
         except Exception:  # noqa: BLE001 - counted as a failed request
-            ok = False
-        return ok, time.perf_counter() - t0
+            return False
 
-    one(0)  # warm-up (not counted)
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        results = list(pool.map(one, range(requests)))
-    wall = time.perf_counter() - t0
-    latencies = np.array([t for ok, t in results if ok])
-    return {
-        "requests": requests,
-        "ok": int(sum(ok for ok, _ in results)),
-        "failed": int(sum(not ok for ok, _ in results)),
-        "lost": requests - len(results),
-        "rps": len(latencies) / wall,
-        "p50_ms": float(np.percentile(latencies, 50) * 1000) if len(latencies) else None,
-        "p95_ms": float(np.percentile(latencies, 95) * 1000) if len(latencies) else None,
-        "process_cpu_s": time.process_time() - cpu0,
-    }
+    return timed_requests(one, clients, requests)
 
 
 class _Live:
@@ -168,11 +160,9 @@ def served_gateway(args: list[str], startup_s: float = 300.0):
     try:
         deadline = time.monotonic() + startup_s
         while True:
-            try:
+            with contextlib.suppress(httpx.HTTPError):  # not listening yet
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
-                pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"emoreason serve did not start (exit code {proc.poll()})")
             time.sleep(0.5)

@@ -27,7 +27,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from emoreason.analyzer import Analyzer  # noqa: E402
-from emoreason.video import AUSmoothing, presence_flips  # noqa: E402
+from emoreason.video import AUSmoothing, presence_flip_counts, presence_flips  # noqa: E402
 
 
 def jitter_clip(path: Path, frames: int = 20, max_shift: int = 3, seed: int = 0) -> Path:
@@ -45,21 +45,13 @@ def jitter_clip(path: Path, frames: int = 20, max_shift: int = 3, seed: int = 0)
     return path
 
 
-def flipping_aus(video) -> dict[str, int]:
-    """Flips per AU over the clip's first track."""
-    states = [{a.code: a.present for a in f.faces[0].aus} for f in video.frames if f.faces]
-    codes = sorted({c for s in states for c in s})
-    counts = {f"AU{c}": sum(a.get(c) != b.get(c) for a, b in zip(states, states[1:])) for c in codes}
-    return {k: v for k, v in counts.items() if v}
-
-
 def measure(clip: Path) -> dict:
     out = {}
     with Analyzer(backend="embedded") as analyzer:
         for name, smoothing in (("raw", None), ("smoothed", AUSmoothing())):
             video = analyzer.analyze_video(str(clip), fps=10, smoothing=smoothing)
             out[name] = {"frames": len(video.frames), "flip_rate": presence_flips(video),
-                         "flips_by_au": flipping_aus(video),
+                         "flips_by_au": presence_flip_counts(video)[0],
                          "emotions": sorted({f.faces[0].emotion for f in video.frames if f.faces})}  # fmt: skip
     return out
 

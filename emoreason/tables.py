@@ -13,7 +13,6 @@ faces is one row with `face` empty, so every input shows up. pandas is optional:
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from .facs import DETECTED_AUS
@@ -82,8 +81,3 @@ class CSVWriter:
 
     def write(self, result: Any) -> None:
         self._writer.writerows(rows(result))
-
-
-def iter_rows(results: Iterable[Any]) -> Iterator[dict[str, Any]]:
-    for result in results:
-        yield from rows(result)

@@ -216,9 +216,11 @@ class IoUTracker:
             )
 
 
-def presence_flips(video: VideoAnalysis) -> float:
-    """AU presence changes between consecutive frames of a track, per frame pair (all AUs, all tracks)."""
-    flips = pairs = 0
+def presence_flip_counts(video: VideoAnalysis) -> tuple[dict[str, int], int]:
+    """({"AU10": flips, ...}, frame pairs): how often each AU's presence changed between consecutive frames of
+    a track, over all tracks, and how many consecutive pairs there were."""
+    counts: dict[str, int] = {}
+    pairs = 0
     frames = {f.frame_index: f for f in video.frames}
     for track in video.tracks:
         states = []
@@ -226,9 +228,17 @@ def presence_flips(video: VideoAnalysis) -> float:
             face = next(x for x in frames[point.frame_index].faces if x.track_id == track.track_id)
             states.append({a.code: a.present for a in face.aus})
         for before, after in zip(states, states[1:]):
-            flips += sum(before.get(c) != after.get(c) for c in set(before) | set(after))
+            for code in set(before) | set(after):
+                if before.get(code) != after.get(code):
+                    counts[f"AU{code}"] = counts.get(f"AU{code}", 0) + 1
             pairs += 1
-    return flips / pairs if pairs else 0.0
+    return dict(sorted(counts.items(), key=lambda kv: int(kv[0][2:]))), pairs
+
+
+def presence_flips(video: VideoAnalysis) -> float:
+    """AU presence changes between consecutive frames of a track, per frame pair (all AUs, all tracks)."""
+    counts, pairs = presence_flip_counts(video)
+    return sum(counts.values()) / pairs if pairs else 0.0
 
 
 def iter_frames(path: str, fps: float = 2.0, max_frames: int | None = None):
