@@ -159,3 +159,30 @@ def test_synth_cli(tmp_path, face_png):
     assert [r["labels"] for r in kept] == ["happiness"] and [r["labels"] for r in rejected] == ["sadness"]
     assert "1 records with a description; 1 rejected" in proc.stderr
     assert np.all([r["description"].endswith("<answer>happiness</answer>") for r in kept])
+
+
+def test_synth_cli_keeps_one_split_and_a_seeded_sample_and_the_rejects_read_back(tmp_path, face_png):
+    """`--split vlm`: only the faces the shipped face model held back for the VLM (by file-name hash);
+    `--limit`: a sample that is the same on every run; the rejected file is records `train loop` can read."""
+    from emoreason.training.face_model import shipped_split_of
+
+    names = [f"face_{i:03d}.png" for i in range(60)]
+    for i, name in enumerate(names):
+        face_png(f"faces/{'happy' if i % 2 else 'sad'}/{name}")
+    held_back = {n for n in names if shipped_split_of(n) == "vlm"}
+    assert 0 < len(held_back) < 30  # 15% of the hash buckets
+
+    def synth(*options):
+        out = tmp_path / "out.jsonl"
+        cmd = [sys.executable, "-m", "emoreason", "data", "synth", str(tmp_path / "faces"), "--out", str(out),
+               "--rejected", str(tmp_path / "rej" / "rejected.jsonl"), *options]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        rows = [json.loads(x) for x in out.read_text().splitlines()]
+        rejected, errors = read_jsonl(tmp_path / "rej" / "rejected.jsonl")
+        assert not errors and all(r.image_path.is_file() and r.description is None for r in rejected)
+        return {r["image"].rsplit("/", 1)[-1] for r in rows} | {r.image_path.name for r in rejected}
+
+    assert synth("--split", "vlm") == held_back
+    sample = synth("--limit", "7")
+    assert len(sample) == 7 and synth("--limit", "7") == sample

@@ -117,6 +117,13 @@ def test_grpo_from_the_sft_adapter_logs_each_reward(sft_run, workdir):
     assert (out / "adapter" / "adapter_model.safetensors").exists()
 
 
+def test_exponent_numbers_are_numbers_in_recipes_and_overrides(tmp_path):
+    """YAML 1.1 reads `1e-3` as a string; trl would fail much later with a type error."""
+    (tmp_path / "r.yaml").write_text("model: m\ntrain_file: t\ntrainer:\n  learning_rate: 2e-4\n")
+    recipe = load_recipe(tmp_path / "r.yaml", ["trainer.weight_decay=1e-2", "trainer.output_dir=x1e3"])
+    assert recipe.trainer == {"learning_rate": 2e-4, "weight_decay": 1e-2, "output_dir": "x1e3"}
+
+
 def test_recipe_overrides_and_errors(tmp_path):
     recipe = load_recipe(RECIPES / "sft.yaml", ["lora.r=4", "trainer.max_steps=7", "labels=[happiness, sadness]"])
     assert recipe.lora.r == 4 and recipe.trainer["max_steps"] == 7 and recipe.labels == ["happiness", "sadness"]
@@ -161,6 +168,56 @@ def test_loop_grows_the_sft_set_and_resumes(workdir):
     assert again.returncode == 0 and "round 0:" not in again.stdout
 
 
+def test_loop_trains_in_full_then_a_lora_on_it_and_ships_a_release(workdir, tmp_path):
+    """emoreason-mini's pipeline in small: SFT of every weight (face tokens on) -> GRPO trains a LoRA on that
+    model -> the round explains the pool -> `ship_mini` writes a bf16 base + adapter the backends load."""
+    import torch
+    from safetensors.torch import load_file
+
+    from emoreason.models.loading import load_model
+    from emoreason.training.release import ship_mini
+
+    root = workdir["root"]
+    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
+    for row in rows[6:]:
+        row["description"] = ""
+    (root / "full.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    out = root / "loop-full"
+    cmd = [sys.executable, "-m", "emoreason", "train", "loop", "--config", str(RECIPES / "sft.yaml"),
+           "--grpo-config", str(RECIPES / "grpo.yaml"), "--rounds", "1", "--pool-limit", "1", "--out", str(out),
+           f"model={workdir['model']}", f"train_file={root / 'full.jsonl'}", "sft:finetune=full",
+           "sft:face_tokens.enabled=true", "sft:face_tokens.encoder=emoreason-face", "sft:trainer.max_steps=4",
+           "sft:trainer.save_steps=4", "sft:trainer.learning_rate=1e-3", "grpo:trainer.max_steps=1",
+           "grpo:trainer.max_completion_length=24"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "round-0" / "metrics.json").read_text())
+    model_dir, adapter = Path(metrics["sft_adapter"]), Path(metrics["grpo_adapter"])
+    assert model_dir.name == "model" and metrics["explained"] == 1 and metrics["pool_before"] == 2
+    # a whole checkpoint: every weight changed, the projector beside them (not inside the Qwen-VL weights)
+    before, after = load_file(workdir["model"] / "model.safetensors"), load_file(model_dir / "model.safetensors")
+    assert not any("face_projector" in k for k in after) and set(before) == set(after)
+    assert all(not torch.equal(before[k], after[k]) for k in before if "layers.0.self_attn.q_proj.weight" in k)
+    assert (model_dir / "face_projector.safetensors").is_file() and (model_dir / "processor_config.json").is_file()
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "face_projector.safetensors").is_file()
+    assert json.loads((out / "round-0" / "grpo" / "recipe.json").read_text())["model"] == str(model_dir)
+    loaded = load_model(model_dir, device="cpu")  # the SFT model alone: its own projector, face tokens on
+    assert loaded.face_projector is not None and loaded.adapter is None
+
+    release = ship_mini(out, tmp_path / "mini")
+    weights = load_file(release / "model.safetensors")
+    assert {v.dtype for v in weights.values()} == {torch.bfloat16}
+    assert {v.dtype for v in load_file(release / "adapter" / "adapter_model.safetensors").values()} == {torch.bfloat16}
+    card = (release / "MODEL_CARD.md").read_text()
+    assert "## Data and split" in card and "SFT loss" in card and "Not measured yet" in card
+    from emoreason import Analyzer
+
+    with Analyzer(backend="transformers", face_mode="full", model=str(release), adapter=str(release / "adapter"),
+                  max_new_tokens=8) as analyzer:  # fmt: skip
+        result = analyzer.analyze(str(root / "img" / "0.png"))
+    assert result.faces and not result.error
+
+
 VLM_RECIPES = sorted(p for p in (REPO / "training" / "recipes").glob("*/*.yaml") if p.parent.name != "face-model")
 
 
@@ -168,7 +225,7 @@ VLM_RECIPES = sorted(p for p in (REPO / "training" / "recipes").glob("*/*.yaml")
 def test_every_recipe_loads(path):
     recipe = load_recipe(path)
     assert recipe.stage == path.stem and recipe.model and recipe.trainer.get("output_dir")
-    assert set(recipe.rewards) <= {"format", "emotion", "au", "consistency"}
+    assert set(recipe.rewards) <= {"format", "emotion", "au", "consistency", "faithfulness"}
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "training" / "recipes" / "face-model").glob("*.yaml")))

@@ -131,13 +131,18 @@ def read_jsonl(path: str | os.PathLike) -> tuple[list[TrainingRecord], list[Reco
     return records, errors
 
 
-def write_jsonl(records: Iterable[TrainingRecord], path: str | os.PathLike) -> Path:
-    """Write records with images relative to the output folder where possible."""
+def write_jsonl(
+    records: Iterable[TrainingRecord], path: str | os.PathLike, extras: Iterable[dict[str, Any]] | None = None
+) -> Path:
+    """Write records with images relative to the output folder where possible (so the file reads back from
+    anywhere); `extras`, one dict per record, adds fields (a rejection's reason)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    records = list(records)
+    extra_rows = list(extras) if extras is not None else [{}] * len(records)
     with path.open("w", encoding="utf-8") as out:
-        for record in records:
-            row = record.to_json()
+        for record, extra in zip(records, extra_rows):
+            row = {**record.to_json(), **extra}
             try:
                 row["image"] = os.path.relpath(record.image_path.resolve(), path.parent.resolve())
             except ValueError:  # another drive (Windows)

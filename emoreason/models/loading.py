@@ -1,10 +1,11 @@
 """Load a Qwen-VL checkpoint (hub id or local path), optionally with a LoRA adapter and 4/8-bit weights.
 
 Any Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint loads through the Auto classes, so moving
-from the default Qwen2.5-VL-3B-Instruct to 7B or to Qwen3-VL is one config value (the id).
+from the shipped emoreason-mini to Qwen2.5-VL-3B/7B or to Qwen3-VL is one config value (the id).
 An adapter folder is what `emoreason train` saves: a peft LoRA adapter, plus the face-token
 projector (`face_projector.safetensors`) when the model was trained with face tokens; both
-are loaded from it together.
+are loaded from it together. A model trained in full (`finetune: full`) keeps its projector
+beside its weights; it is used when no adapter brings one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,26 @@ from typing import Any
 
 from ..compat.torchvision_cpu import ensure_torchvision
 
-DEFAULT_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"
+# emoreason-mini, shipped in the package (issue 16; its MODEL_CARD.md): the base is the SFT model (trained in
+# full from random initialisation, with its face projector), `adapter/` the GRPO LoRA (+ face projector). What
+# every VLM path runs when no model is named; any Qwen-VL hub id or folder replaces it (`--model`).
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+MINI_MODEL = WEIGHTS_DIR / "emoreason-mini"
+MINI_ADAPTER = MINI_MODEL / "adapter"
+MINI_NAME = "emoreason-mini"  # the adapter's served name (vllm-serve, the vllm backend)
+HUB_MODEL = "Qwen/Qwen2.5-VL-3B-Instruct"  # the default where the package has no shipped model
+DEFAULT_MODEL = str(MINI_MODEL) if (MINI_MODEL / "config.json").is_file() else HUB_MODEL
+
+
+def default_model(model: str | os.PathLike | None, adapter: str | os.PathLike | None) -> tuple[str, str | None]:
+    """(model, adapter) to load: what was named, else the shipped emoreason-mini with its GRPO adapter."""
+    if model is not None:
+        return str(model), str(adapter) if adapter is not None else None
+    if adapter is None and DEFAULT_MODEL == str(MINI_MODEL) and (MINI_ADAPTER / "adapter_config.json").is_file():
+        adapter = MINI_ADAPTER
+    return DEFAULT_MODEL, str(adapter) if adapter is not None else None
+
+
 SUPPORTED_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 QUANTIZATIONS = (None, "4bit", "8bit")
 
@@ -121,6 +141,11 @@ def load_model(
     projector = None
     if adapter is not None:
         vlm, projector = load_adapter(vlm, adapter, merge=merge_adapter)
+    if projector is None:  # a model trained in full with face tokens keeps its projector beside its weights
+        from .face_tokens import PROJECTOR_FILE, FaceProjector
+
+        if (Path(name) / PROJECTOR_FILE).exists():
+            projector = FaceProjector.load(name, device=next(vlm.parameters()).device)
     vlm.eval()
     return LoadedModel(
         model=vlm,

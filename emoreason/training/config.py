@@ -39,7 +39,11 @@ class Recipe:
     train_file: str  # records (FEA-20K JSONL, CSV or class folders)
     stage: str = "sft"  # sft | grpo
     adapter: str | None = None  # start from this adapter (GRPO starts from the SFT adapter)
-    make_tiny_model: str | None = None  # build a tiny offline model of this family at `model` if missing
+    # lora: train a LoRA adapter on the base (saved in output_dir/adapter); full: train every weight of the
+    # model (SFT of a small model from random initialisation; saved as a whole model in output_dir/model)
+    finetune: str = "lora"
+    # build an offline random model of this family at `model` if missing; `family:size` picks a tiny.SIZES size
+    make_tiny_model: str | None = None
     face_mode: str = "full"  # full: training images are face crops; detect: find the largest face
     labels: list[str] | None = None  # label set written into the prompt (None: all 8)
     dtype: str = "auto"
@@ -72,6 +76,8 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, workdir: s
 
     path = resolve_recipe(path)
     data = apply_overrides(yaml.safe_load(path.read_text()) or {}, overrides)
+    if isinstance(data.get("trainer"), dict):
+        data["trainer"] = {k: _number(v) for k, v in data["trainer"].items()}
     recipe = _build(Recipe, data, str(path))
     check_trainer_keys(recipe, str(path))
     if workdir is not None:
@@ -133,8 +139,17 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | None) -> dict[s
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
+        node[leaf] = _number(yaml.safe_load(value))
     return data
+
+
+def _number(value: Any) -> Any:
+    """YAML 1.1 reads `1e-3` (no dot) as a string; it is the number everyone means by it."""
+    import re
+
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value.strip()):
+        return float(value)
+    return value
 
 
 def stage_overrides(overrides: list[str], stage: str) -> list[str]:
@@ -175,7 +190,8 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 
 # What a run is: resuming a checkpoint under different values of these would mix two runs in one.
 # (Trainer settings such as max_steps or the learning rate may change on resume: that is how a run is extended.)
-RUN_IDENTITY = ("model", "stage", "adapter", "face_mode", "labels", "lora", "face_tokens", "rewards", "reward_reading")
+RUN_IDENTITY = ("model", "stage", "adapter", "finetune", "face_mode", "labels", "lora", "face_tokens", "rewards",
+                "reward_reading")  # fmt: skip
 
 
 def data_fingerprint(train_file: str | Path) -> str:

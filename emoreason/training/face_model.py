@@ -97,6 +97,18 @@ def split_of(filename: str, val_percent: int, vlm_percent: int) -> str:
     return "face"
 
 
+def shipped_split_of(filename: str, model: str | Path | None = None) -> str:
+    """The split a face had when the shipped (or the given) face model was trained: face, val or vlm.
+
+    The VLM's data must come from the `vlm` split (or from faces the face model never saw at
+    all), so that no prompt carries a prior or face tokens from a model that trained on that face."""
+    from ..face.face_model import DEFAULT_FACE_MODEL
+
+    config = json.loads((Path(model or DEFAULT_FACE_MODEL) / "config.json").read_text())
+    recipe = config["trained"]["recipe"]
+    return split_of(filename, recipe["split_val_percent"], recipe["split_vlm_percent"])
+
+
 def read_labelled_faces(data: str | Path) -> list[tuple[Path, str]]:
     """(image path, canonical emotion) rows of a folder's labels.csv or a CSV file; one-line errors."""
     data = Path(data)

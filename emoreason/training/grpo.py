@@ -70,6 +70,11 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     dataset = dataset.remove_columns(["completion"])
     model, processor, projector, features = build_model(recipe)
     restore_projector(projector, last_checkpoint(recipe.output_dir))
+    # A sampled vision placeholder would make the log-prob forward count more image/face slots than it has
+    # features for (trl suppresses only the image pad): none of them may be generated.
+    placeholders = ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>", "<|vision_pad|>"]
+    ids = [i for i in processor.tokenizer.convert_tokens_to_ids(placeholders) if i is not None and i >= 0]
+    args.generation_kwargs = {"suppress_tokens": ids, **(args.generation_kwargs or {})}
     common = dict(
         model=model,
         reward_funcs=[_named(REWARDS[n], n, strict=recipe.reward_reading == "strict") for n in names],

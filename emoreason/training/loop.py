@@ -31,8 +31,15 @@ from .sft import run_sft
 
 
 def run_loop(
-    sft: Recipe, grpo: Recipe, rounds: int, out_dir: str | Path, max_new_tokens: int = MAX_NEW_TOKENS
+    sft: Recipe,
+    grpo: Recipe,
+    rounds: int,
+    out_dir: str | Path,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    pool_limit: int | None = None,
 ) -> list[dict]:
+    """Run `rounds` rounds; each explains at most `pool_limit` unexplained records (a seeded sample; all of
+    them by default). Returns each round's metrics."""
     out = Path(out_dir)
     records, errors = convert(sft.train_file)
     if errors:
@@ -54,10 +61,15 @@ def run_loop(
 
         sft_k = _with(sft, train_file=str(sft_file), output_dir=round_dir / "sft")
         sft_adapter = run_sft(sft_k)
-        grpo_k = _with(grpo, train_file=str(all_file), output_dir=round_dir / "grpo", adapter=str(sft_adapter))
+        # GRPO continues the SFT adapter; after SFT in full (`finetune: full`) the SFT model is GRPO's base,
+        # and GRPO trains a new LoRA on it.
+        full = sft.finetune == "full"
+        start = {"model": str(sft_adapter), "adapter": None} if full else {"adapter": str(sft_adapter)}
+        grpo_k = _with(grpo, train_file=str(all_file), output_dir=round_dir / "grpo", **start)
         grpo_adapter = run_grpo(grpo_k)
 
-        accepted, rejected = synthesize(grpo, grpo_adapter, pool, max_new_tokens)
+        explain = _sample(pool, pool_limit, seed=k)
+        accepted, rejected = synthesize(grpo_k, grpo_adapter, explain, max_new_tokens)
         write_jsonl(accepted, round_dir / "accepted.jsonl")
         (round_dir / "rejected.jsonl").write_text(
             "".join(json.dumps({**r.to_json(), "reason": why, "analysis": text}) + "\n" for r, why, text in rejected)
@@ -66,9 +78,10 @@ def run_loop(
             "round": k,
             "sft_records": len(explained),
             "pool_before": len(pool),
+            "explained": len(explain),
             "accepted": len(accepted),
             "rejected": len(rejected),
-            "acceptance_rate": len(accepted) / max(1, len(pool)),
+            "acceptance_rate": len(accepted) / max(1, len(explain)),
             "sft_adapter": str(sft_adapter),
             "grpo_adapter": str(grpo_adapter),
             "grpo_last_log": _last_log(round_dir / "grpo"),
@@ -76,7 +89,7 @@ def run_loop(
         metrics_file.write_text(json.dumps(metrics, indent=2))
         explained, pool = _apply(round_dir, explained, pool)
         history.append(metrics)
-        print(f"round {k}: {len(accepted)} of {metrics['pool_before']} unexplained records explained and kept")
+        print(f"round {k}: {len(accepted)} of {len(explain)} unexplained records explained and kept")
     (out / "history.json").write_text(json.dumps(history, indent=2))
     return history
 
@@ -103,6 +116,16 @@ def synthesize(
             else:
                 accepted.append(replace(record, description=text))
     return accepted, rejected
+
+
+def _sample(pool: list[TrainingRecord], limit: int | None, seed: int) -> list[TrainingRecord]:
+    """At most `limit` records of the pool, in pool order (a seeded sample: the same on every machine)."""
+    import random
+
+    if limit is None or len(pool) <= limit:
+        return pool
+    keep = set(random.Random(seed).sample(range(len(pool)), limit))
+    return [r for i, r in enumerate(pool) if i in keep]
 
 
 def _apply(round_dir: Path, explained: list[TrainingRecord], pool: list[TrainingRecord]):

@@ -6,6 +6,11 @@ front-end once per image and render the inference prompt (prepare.py) -> load th
 tokens are on) -> trl SFTTrainer with emoreason's collator -> resume from the last
 checkpoint in `output_dir` if one exists (a killed run goes on) -> save the adapter and the
 projector together in `output_dir/adapter`, the folder `analyze --adapter` takes.
+
+With `finetune: full` (a small model trained from random initialisation, where a LoRA on a
+random base learns little) there is no LoRA: every weight trains, and the result is a whole
+model folder, `output_dir/model` (weights, processor, the face projector beside them), that
+`analyze --model` loads and that GRPO then adapts with a LoRA of its own.
 """
 
 from __future__ import annotations
@@ -41,11 +46,18 @@ def restore_projector(projector: Any, checkpoint: str | None) -> None:
         projector.load_state_dict(FaceProjector.load(checkpoint).state_dict())
 
 
+def inherited_projector(recipe: Recipe) -> Path | None:
+    """The folder whose face projector this run continues: the adapter's, else the base model folder's (a
+    model trained in full with face tokens keeps its projector beside its weights)."""
+    for folder in (recipe.adapter, recipe.model):
+        if folder and (Path(folder) / "face_projector.safetensors").exists():
+            return Path(folder)
+    return None
+
+
 def uses_face_tokens(recipe: Recipe) -> bool:
-    """Face tokens are on by the recipe, or because the adapter being trained on has a projector."""
-    return recipe.face_tokens.enabled or bool(
-        recipe.adapter and (Path(recipe.adapter) / "face_projector.safetensors").exists()
-    )
+    """Face tokens are on by the recipe, or because the adapter or model being trained on has a projector."""
+    return recipe.face_tokens.enabled or inherited_projector(recipe) is not None
 
 
 def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
@@ -58,17 +70,24 @@ def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
     if recipe.make_tiny_model and not (Path(recipe.model) / "config.json").exists():
         from ..tiny import make_tiny_model
 
-        make_tiny_model(recipe.model, recipe.make_tiny_model)
+        family, _, size = recipe.make_tiny_model.partition(":")  # qwen2_5_vl, or qwen2_5_vl:mini (tiny.SIZES)
+        make_tiny_model(recipe.model, family, size=size or "tiny")
     device = placement(recipe)
     loaded = load_model(recipe.model, dtype=recipe.dtype, device=device, quantization=recipe.quantization)
     model = loaded.model
     if recipe.quantization:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=recipe.gradient_checkpointing)
-    projector = None
-    if recipe.adapter:  # continue training a saved adapter (GRPO after SFT)
+    if recipe.finetune not in ("lora", "full"):
+        raise ValueError(f"finetune {recipe.finetune!r}: expected lora or full")
+    source = inherited_projector(recipe)
+    projector = FaceProjector.load(source, device=loaded.device).train() if source is not None else None
+    if recipe.finetune == "full":
+        if recipe.adapter or recipe.quantization:
+            raise ValueError("finetune: full trains the model's own weights: no adapter, no quantization")
+        model.requires_grad_(True)
+        model.train()
+    elif recipe.adapter:  # continue training a saved adapter (GRPO after SFT)
         model = PeftModel.from_pretrained(model, recipe.adapter, is_trainable=True)
-        if (Path(recipe.adapter) / "face_projector.safetensors").exists():
-            projector = FaceProjector.load(recipe.adapter, device=loaded.device).train()
     else:
         lora = recipe.lora
         config = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
@@ -102,11 +121,14 @@ def placement(recipe: Recipe) -> str | None:
 
 def save_artefact(trainer: Any, projector: Any, out: Path, recipe: Recipe | None = None) -> Path:
     """The adapter folder `analyze --adapter` loads: the LoRA, the face projector when there is one, and a
-    model card that says what was trained on what (replacing peft's empty template).
+    model card that says what was trained on what (replacing peft's empty template). A model trained in
+    full is saved whole instead (`save_full_model`).
 
     Every process calls this (under ZeRO-3 the weights are gathered from all of them); only
     the main process writes.
     """
+    if recipe is not None and recipe.finetune == "full":
+        return save_full_model(trainer, projector, out, recipe)
     trainer.save_model(str(out))  # the LoRA (gathered under ZeRO-3), written by the main process
     if recipe is not None and trainer.is_world_process_zero():
         (out / "README.md").write_text(adapter_card(recipe, trainer.state), encoding="utf-8")
@@ -117,6 +139,27 @@ def save_artefact(trainer: Any, projector: Any, out: Path, recipe: Recipe | None
             weights = {k.split(prefix, 1)[1]: v for k, v in state.items() if prefix in k}
             projector.save(out, state_dict=weights)
     trainer.accelerator.wait_for_everyone()
+    return out
+
+
+def save_full_model(trainer: Any, projector: Any, out: Path, recipe: Recipe) -> Path:
+    """A whole checkpoint folder (what `from_pretrained` and vLLM load): the weights without the face
+    projector (it is not part of the Qwen-VL architecture), the processor, and the projector in its own files
+    beside them. Single-process (the CPU recipes that train in full)."""
+    from ..models.face_tokens import vision_language_core
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    core = vision_language_core(model)
+    attached = core._modules.pop("face_projector", None)  # out of the state dict while the weights are written
+    try:
+        model.save_pretrained(str(out))
+    finally:
+        if attached is not None:
+            core.face_projector = attached
+    trainer.processing_class.save_pretrained(str(out))
+    if projector is not None:
+        projector.save(out)
+    (out / "README.md").write_text(adapter_card(recipe, trainer.state), encoding="utf-8")
     return out
 
 
@@ -132,15 +175,18 @@ def adapter_card(recipe: Recipe, state: Any) -> str:
     logged = [h for h in state.log_history if "loss" in h or "reward" in h]
     last = logged[-1] if logged else {}
     lora = recipe.lora
+    full = recipe.finetune == "full"
     lines = [
-        f"# emoreason {recipe.stage.upper()} adapter",
+        f"# emoreason {recipe.stage.upper()} {'model (every weight trained)' if full else 'adapter'}",
         "",
         f"- Base model: `{recipe.model}`" + (f", continuing the adapter `{recipe.adapter}`" if recipe.adapter else ""),
         f"- Data: `{recipe.train_file}` (SHA-256 {fingerprint.get('data_sha256', '?')[:16]}...), face mode "
         f"{recipe.face_mode}, labels {recipe.labels or 'all 8'}",
-        f"- LoRA: r {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on {', '.join(lora.target_modules)}"
+        "- Trained in full (no LoRA)"
+        if full
+        else f"- LoRA: r {lora.r}, alpha {lora.alpha}, dropout {lora.dropout}, on {', '.join(lora.target_modules)}"
         + (f"; trained in full: {', '.join(lora.modules_to_save)}" if lora.modules_to_save else ""),
-        f"- Face tokens: {'on' if recipe.face_tokens.enabled else 'off'}",
+        f"- Face tokens: {'on' if uses_face_tokens(recipe) else 'off'}",
     ]
     if recipe.stage == "grpo":
         lines.append(f"- Rewards: {recipe.rewards} ({recipe.reward_reading} reading)")
@@ -151,7 +197,9 @@ def adapter_card(recipe: Recipe, state: Any) -> str:
         f"- Written by emoreason {__version__} on {datetime.date.today().isoformat()}; the full recipe is "
         "`recipe.json` beside the run, the log history `trainer_state.json` in its checkpoints.",
         "",
-        "Load it with `emoreason analyze IMAGE --backend transformers --model BASE --adapter THIS_FOLDER`.",
+        "Load it with `emoreason analyze IMAGE --backend transformers --model THIS_FOLDER`."
+        if full
+        else "Load it with `emoreason analyze IMAGE --backend transformers --model BASE --adapter THIS_FOLDER`.",
         "",
     ]
     return "\n".join(lines)
@@ -192,7 +240,7 @@ def last_checkpoint(output_dir: Path) -> str | None:
 
 
 def run_sft(recipe: Recipe) -> Path:
-    """Train; returns the adapter folder."""
+    """Train; returns the adapter folder (`finetune: full`: the model folder)."""
     from trl import SFTConfig, SFTTrainer
 
     from .collator import SFTCollator
@@ -223,4 +271,5 @@ def run_sft(recipe: Recipe) -> Path:
         callbacks=[ProjectorCheckpoints(projector)] if projector is not None else None,
     )
     trainer.train(resume_from_checkpoint=resume)
-    return save_artefact(trainer, projector, recipe.output_dir / "adapter", recipe)
+    folder = "model" if recipe.finetune == "full" else "adapter"
+    return save_artefact(trainer, projector, recipe.output_dir / folder, recipe)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 from ...defaults import CONCURRENCY, MAX_NEW_TOKENS, REQUEST_TIMEOUT_S
 
@@ -22,6 +20,11 @@ def register(sub) -> None:
         dp.add_argument("source", help="a class-folder tree, a .csv or a .jsonl")
         dp.add_argument("--kind", choices=("auto", "folders", "csv", "jsonl"), default="auto")
         dp.add_argument("--dataset", default="", help="dataset name written into the records")
+        dp.add_argument("--split", choices=("face", "val", "vlm"), default=None,
+                        help="only the faces of this split of the shipped face model's training data (by file-name "
+                             "hash): vlm = the faces held back from it for the VLM's data")  # fmt: skip
+        dp.add_argument("--limit", type=int, default=None,
+                        help="at most this many records (a seeded sample, the same on every machine)")  # fmt: skip
         if name != "validate":
             dp.add_argument("--out", required=True, help="output .jsonl")
         if name == "synth":
@@ -52,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     records, errors = convert(args.source, args.kind, args.dataset)
     for error in errors:
         report_error(error)
+    records = select(records, args.split, args.limit)
     if args.data_command == "validate":
         labelled = sum(r.emotion is not None for r in records)
         explained = sum(bool(r.description) for r in records)
@@ -64,6 +68,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(records)} records written, {len(errors)} problems", file=sys.stderr)
         return 1 if errors else 0
     return _synth(args, records)
+
+
+def select(records: list, split: str | None, limit: int | None) -> list:
+    """The records of one face-model split (`--split`), then a seeded sample of at most `limit` in the
+    original order (`--limit`)."""
+    import random
+
+    if split is not None:
+        from ...training.face_model import shipped_split_of
+
+        records = [r for r in records if shipped_split_of(r.image_path.name) == split]
+    if limit is not None and len(records) > limit:
+        keep = set(random.Random(0).sample(range(len(records)), limit))
+        records = [r for i, r in enumerate(records) if i in keep]
+    return records
 
 
 def _synth(args: argparse.Namespace, records: list) -> int:
@@ -90,11 +109,8 @@ def _synth(args: argparse.Namespace, records: list) -> int:
     finally:
         synth.close()
     write_jsonl([r.record for r in kept], args.out)
-    if args.rejected:
-        Path(args.rejected).parent.mkdir(parents=True, exist_ok=True)
-        with open(args.rejected, "w", encoding="utf-8") as f:
-            for r in rejected:
-                f.write(json.dumps({**r.record.to_json(), "reason": r.reason}, ensure_ascii=False) + "\n")
+    if args.rejected:  # FEA-20K records too (no description): `train loop` explains them
+        write_jsonl([r.record for r in rejected], args.rejected, extras=[{"reason": r.reason} for r in rejected])
     print(f"{args.out}: {len(kept)} records with a description; {len(rejected)} rejected", file=sys.stderr)
     reasons: dict[str, int] = {}
     for r in rejected:

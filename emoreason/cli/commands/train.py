@@ -35,6 +35,8 @@ def register(sub) -> None:
         help="sft/grpo: resume the run in output_dir even if its data or model settings changed",
     )
     tr.add_argument("--rounds", type=int, default=2, help="loop: SFT -> GRPO -> synthesize rounds")
+    tr.add_argument("--pool-limit", type=int, default=None,
+                    help="loop: explain at most this many pool records per round (a seeded sample)")  # fmt: skip
     tr.add_argument("--data", default=None, help="face-model: a folder with labels.csv, or a CSV (filename,emotion)")
     tr.add_argument("--out", default=None,
                     help="loop: where each round's data and metrics go (default out/runs/loop); "
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError("train loop needs --grpo-config as well as --config (the SFT recipe)")
         sft = load_recipe(args.config, [*stage_overrides(args.overrides, "sft"), "stage=sft"], args.workdir)
         grpo = load_recipe(args.grpo_config, [*stage_overrides(args.overrides, "grpo"), "stage=grpo"], args.workdir)
-        history = run_loop(sft, grpo, args.rounds, args.out or "out/runs/loop")
+        history = run_loop(sft, grpo, args.rounds, args.out or "out/runs/loop", pool_limit=args.pool_limit)
         print(json.dumps(history[-1] if history else {}, indent=2))
         return 0
     forced = ["force_resume=true"] if args.force_resume else []
