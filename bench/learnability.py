@@ -7,12 +7,15 @@ The real benchmarks can't be downloaded here, so the data is made: schematic fac
 from a known AU vector (emoreason/data/procedural.py), 8 emotions in turn. The training
 set's analyses are written by `data synth` with the gold AUs and labels (the embedded
 engine, checked by the parser). From the offline tiny random Qwen2.5-VL, the pipeline runs
-exactly as a user would run it: `train sft` with the tiny recipe, then `train grpo` from that
-adapter; after each stage the model analyses the held-out faces through `Analyzer` (the
-transformers backend, greedy), and the same reward code scores it. Reported on the test
+exactly as a user would run it: `train sft` with the tiny recipe, trained in full (`finetune=full`:
+a LoRA on a random base learns little, as emoreason-mini's recipe says), then `train grpo`, a
+LoRA on that model; after each stage the model analyses the held-out faces through `Analyzer`
+(the transformers backend, greedy), and the same reward code scores it. Reported on the test
 faces: emotion accuracy (chance 1/8), AU F1 of the AUs the model cites against the drawn
 ones, format validity and the mean GRPO reward (the recipe's weighted sum), before SFT,
-after SFT and after GRPO. Prints a final line of key=value pairs; writes JSON.
+after SFT and after GRPO; and the teacher's (the embedded engine, whose analyses of the
+training faces are the SFT targets) on the same test faces (`acc_teacher`), the ceiling a
+student of its text is read against. Prints a final line of key=value pairs; writes JSON.
 """
 
 from __future__ import annotations
@@ -64,12 +67,16 @@ def write_set(faces, folder: Path, name: str) -> Path:
     return write_jsonl(records, folder / f"{name}.jsonl")
 
 
-def evaluate(model: str, adapter: str | None, test_file: Path, weights: dict[str, float], tokens: int) -> dict:
+def evaluate(model: str | None, adapter: str | None, test_file: Path, weights: dict[str, float], tokens: int) -> dict:
+    """The model (None: the embedded engine, the teacher) on the test faces."""
     from emoreason import Analyzer
 
     records, _ = convert(test_file)
     options = {"model": model, "adapter": adapter, "max_new_tokens": tokens, "batch_size": 16}
-    with Analyzer(backend="transformers", face_mode="full", labels=list(EMOTIONS), **options) as analyzer:
+    backend = "transformers" if model is not None else "embedded"
+    if model is None:
+        options = {}
+    with Analyzer(backend=backend, face_mode="full", labels=list(EMOTIONS), **options) as analyzer:
         texts = [
             r.faces[0].text if r.faces else "" for r in analyzer.analyze_many([str(r.image_path) for r in records])
         ]
@@ -89,6 +96,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=240, help="training faces")
     parser.add_argument("--test", type=int, default=64, help="held-apart test faces")
     parser.add_argument("--sft-steps", type=int, default=1200)
+    parser.add_argument("--sft-lr", type=float, default=1e-3, help="SFT learning rate (every weight, from random)")
     parser.add_argument("--grpo-steps", type=int, default=30)
     parser.add_argument("--tokens", type=int, default=256, help="max new tokens when evaluating")
     parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
@@ -111,13 +119,14 @@ def main() -> None:
     common = [f"model={model}", "trainer.report_to=none"]
     sft = load_recipe(
         RECIPES / "sft.yaml",
-        [*common, f"train_file={sft_file}", f"trainer.output_dir={work / 'sft'}",
+        [*common, f"train_file={sft_file}", f"trainer.output_dir={work / 'sft'}", "finetune=full",
+         f"trainer.learning_rate={args.sft_lr}", "trainer.lr_scheduler_type=cosine", "trainer.warmup_steps=0.05",
          f"trainer.max_steps={args.sft_steps}", f"trainer.save_steps={args.sft_steps}"],
     )  # fmt: skip
     grpo = load_recipe(
         RECIPES / "grpo.yaml",
-        [*common, f"train_file={train_file}", f"trainer.output_dir={work / 'grpo'}",
-         f"adapter={work / 'sft' / 'adapter'}", f"trainer.max_steps={args.grpo_steps}",
+        [f"model={work / 'sft' / 'model'}", "trainer.report_to=none", f"train_file={train_file}",
+         f"trainer.output_dir={work / 'grpo'}", "adapter=null", f"trainer.max_steps={args.grpo_steps}",
          f"trainer.save_steps={args.grpo_steps}"],
     )  # fmt: skip
     from emoreason.tiny import make_tiny_model
@@ -125,15 +134,16 @@ def main() -> None:
     from emoreason.training.sft import run_sft
 
     make_tiny_model(model, "qwen2_5_vl")
-    stages = {"before": evaluate(model, None, test_file, grpo.rewards, args.tokens)}
+    stages = {"teacher": evaluate(None, None, test_file, grpo.rewards, args.tokens)}
+    stages["before"] = evaluate(model, None, test_file, grpo.rewards, args.tokens)
     t0 = time.perf_counter()
-    sft_adapter = run_sft(sft)
+    sft_model = run_sft(sft)
     sft_s = time.perf_counter() - t0
-    stages["sft"] = evaluate(model, str(sft_adapter), test_file, grpo.rewards, args.tokens)
+    stages["sft"] = evaluate(str(sft_model), None, test_file, grpo.rewards, args.tokens)
     t0 = time.perf_counter()
     grpo_adapter = run_grpo(grpo)
     grpo_s = time.perf_counter() - t0
-    stages["grpo"] = evaluate(model, str(grpo_adapter), test_file, grpo.rewards, args.tokens)
+    stages["grpo"] = evaluate(str(sft_model), str(grpo_adapter), test_file, grpo.rewards, args.tokens)
 
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -149,14 +159,14 @@ def main() -> None:
         "grpo_seconds": grpo_s,
         "total_seconds": time.perf_counter() - t_start,
     }
-    for stage, name in (("before", "before"), ("sft", "sft"), ("grpo", "grpo")):
+    for stage in ("teacher", "before", "sft", "grpo"):
         for metric in ("accuracy", "au_f1", "format_valid", "reward"):
-            result[f"{metric}_{name}"] = stages[stage][metric]
+            result[f"{metric}_{stage}"] = stages[stage][metric]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    for stage in ("before", "sft", "grpo"):
+    for stage in ("teacher", "before", "sft", "grpo"):
         print(f"{stage}: {stages[stage]['example'][:160]!r}")
-    keys = [k for k in result if k.split("_")[-1] in ("before", "sft", "grpo")] + ["total_seconds"]
+    keys = [k for k in result if k.split("_")[-1] in ("teacher", "before", "sft", "grpo")] + ["total_seconds"]
     print(" ".join(f"{k.replace('accuracy', 'acc')}={result[k]:.3f}" for k in keys))
 
 

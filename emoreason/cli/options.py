@@ -55,9 +55,7 @@ def backend_options(args: argparse.Namespace) -> dict:
                 "quantization": args.quantization, "face_tokens": args.face_tokens, **sampling}  # fmt: skip
     endpoint = {"base_url": args.base_url, "model": args.model, "api_key": args.api_key, "timeout": args.timeout,
                 "max_retries": args.max_retries, "concurrency": args.concurrency, **sampling}  # fmt: skip
-    if args.backend == "vllm":  # the base URL defaults to a local vllm-serve
-        if not args.model:
-            raise ValueError("--backend vllm needs --model (the served model or LoRA adapter name)")
+    if args.backend == "vllm":  # the base URL defaults to a local vllm-serve; no --model: its emoreason-mini
         return {**endpoint, "face_projector": args.face_projector}
     if not (args.base_url and args.model):
         raise ValueError("--backend openai needs --base-url and --model")

@@ -43,18 +43,23 @@ class TransformersBackend(VLMBackend):
         face_projector: Any = None,
         loaded: Any = None,
     ):
-        """`model` is a hub id or checkpoint folder; `adapter` a folder saved by `emoreason train`.
+        """`model` is a hub id or checkpoint folder (None: the shipped emoreason-mini and its GRPO adapter);
+        `adapter` a folder saved by `emoreason train`.
 
         Face tokens are on when the adapter carries a face projector (`face_tokens=None`), or
         when a `face_projector` is passed; `face_tokens=False` turns them off.
         """
         from ..models.face_tokens import FaceFeatureExtractor, attach_face_tokens
-        from ..models.loading import DEFAULT_MODEL, load_model
+        from ..models.loading import MINI_ADAPTER, MINI_MODEL, MINI_NAME, default_model, load_model
 
+        if loaded is None:
+            model, adapter = default_model(model, adapter)  # no model named: the shipped emoreason-mini
         self.loaded = loaded or load_model(
-            model or DEFAULT_MODEL, adapter=adapter, dtype=dtype, device=device, quantization=quantization
+            model, adapter=adapter, dtype=dtype, device=device, quantization=quantization
         )
         self.model = self.loaded.name if not adapter else f"{self.loaded.name}+{adapter}"
+        if (self.loaded.name, adapter) == (str(MINI_MODEL), str(MINI_ADAPTER)):
+            self.model = MINI_NAME
         self.batch_size = max(1, int(batch_size))
         self.generate_options = dict(max_new_tokens=int(max_new_tokens), do_sample=bool(do_sample))
         if do_sample:

@@ -31,8 +31,12 @@ class VLLMBackend(OpenAIBackend):
 
     def __init__(self, base_url: str | None = None, model: str | None = None, face_projector: str | None = None,
                  **options: Any):  # fmt: skip
-        if not model:
-            raise ValueError("--backend vllm needs --model (the served model or adapter name)")
+        if not model:  # the shipped emoreason-mini, as `emoreason vllm-serve` with no --model serves it
+            from ..models.loading import DEFAULT_MODEL, MINI_ADAPTER, MINI_MODEL, MINI_NAME
+
+            if DEFAULT_MODEL != str(MINI_MODEL):
+                raise ValueError("--backend vllm needs --model (the served model or adapter name)")
+            model, face_projector = MINI_NAME, face_projector or str(MINI_ADAPTER)
         super().__init__(base_url or DEFAULT_URL, model, **options)
         self.projector = self.features = None
         if face_projector:

@@ -26,8 +26,8 @@ def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detec
     isolated = dict(frontend=frontend, isolate_frontend=True)
     if backend == "embedded":
         return {name: Engine(name, Analyzer(backend="embedded", **isolated, **backend_options))}
-    if not model or (backend == "openai" and not base_url):
-        raise ValueError(f"serve --backend {backend} needs --base-url and --model (the upstream served model)")
+    if backend == "openai" and not (model and base_url):  # vllm: no --model is the shipped emoreason-mini
+        raise ValueError("serve --backend openai needs --base-url and --model (the upstream served model)")
     upstream = dict(base_url=base_url, api_key=upstream_api_key, **backend_options)
     engines = {name: Engine(name, Analyzer(backend=backend, **isolated, model=model, **upstream))}
     for adapter in adapters or []:  # vLLM serves each LoRA adapter under its own model name

@@ -143,10 +143,23 @@ class VLLMServer:
         self.stop()
 
 
+def shipped_model_args(model: str | None, adapters: dict[str, str], face_tokens: bool) -> tuple[str, dict, bool]:
+    """No --model: the shipped emoreason-mini, its base under --name and its GRPO adapter as the LoRA module
+    `emoreason-mini`, with face tokens (it was trained with them)."""
+    from ..models.loading import DEFAULT_MODEL, MINI_ADAPTER, MINI_MODEL, MINI_NAME
+
+    if model is not None:
+        return model, adapters, face_tokens
+    if DEFAULT_MODEL != str(MINI_MODEL):
+        raise ValueError("vllm-serve: no --model given and this package ships no emoreason-mini")
+    return str(MINI_MODEL), {MINI_NAME: str(MINI_ADAPTER), **adapters}, True
+
+
 def run_vllm_serve(args: Any) -> int:
     adapters = parse_adapters(args.adapter)
+    model, adapters, face_tokens = shipped_model_args(args.model, adapters, args.face_tokens)
     python = find_vllm_python(args.python)
-    command = vllm_command(python, args.model, args.name, args.host, args.port, adapters, args.face_tokens,
+    command = vllm_command(python, model, args.name, args.host, args.port, adapters, face_tokens,
                            args.max_model_len, kv_cache=args.kv_cache, dtype=args.dtype,
                            extra=args.vllm_arg)  # fmt: skip
     print("starting: " + " ".join(command), file=sys.stderr)

