@@ -2,7 +2,7 @@
 
 The release is what a deployment runs: the SFT model (trained in full) as the base, in bfloat16,
 with its face projector, and the GRPO adapter (LoRA + face projector) in `adapter/`, also in
-bfloat16. Its MODEL_CARD.md is written from the run itself: the data files and their counts,
+bfloat16 (loading upcasts to float32 on a CPU). Its MODEL_CARD.md is written from the run itself: the data files and their counts,
 the split rule, both recipes, steps and wall time, the learning and reward curves from the
 trainers' logs, the loop round's figures, and bench/mini.py's figures when the bench ran on this
 run's models.
@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ..models.loading import MINI_MODEL
+
+PROJECTOR_FILES = ("face_projector.json", "face_projector.safetensors")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def ship_mini(loop_dir: str | Path, dest: str | Path = MINI_MODEL, bench: str | Path | None = None) -> Path:
@@ -36,16 +39,19 @@ def ship_mini(loop_dir: str | Path, dest: str | Path = MINI_MODEL, bench: str | 
     model = AutoModelForImageTextToText.from_pretrained(sft_model, dtype=torch.bfloat16)
     model.save_pretrained(dest)
     AutoProcessor.from_pretrained(sft_model).save_pretrained(dest)
-    for name in ("face_projector.json", "face_projector.safetensors"):
-        if (sft_model / name).is_file():
-            shutil.copy(sft_model / name, dest / name)
     adapter = dest / "adapter"
     adapter.mkdir()
-    for f in grpo_adapter.iterdir():
-        if f.name == "adapter_model.safetensors":  # LoRA weights in bf16, like the base
-            save_file({k: v.to(torch.bfloat16) for k, v in load_file(f).items()}, adapter / f.name)
-        elif f.is_file() and f.name != "README.md":
-            shutil.copy(f, adapter / f.name)
+    # The base's projector (SFT) and the adapter's (GRPO went on training it); the LoRA and both projectors in
+    # bf16 like the base. The adapter keeps only what loading it reads (the tokenizer and processor are the base's).
+    copies = [(sft_model, dest, PROJECTOR_FILES), (grpo_adapter, adapter, ADAPTER_FILES + PROJECTOR_FILES)]
+    for source, target, names in copies:
+        for name in names:
+            if not (source / name).is_file():
+                continue
+            if name.endswith(".safetensors"):
+                save_file({k: v.to(torch.bfloat16) for k, v in load_file(source / name).items()}, target / name)
+            else:
+                shutil.copy(source / name, target / name)
     (dest / "README.md").unlink(missing_ok=True)
     (dest / "MODEL_CARD.md").write_text(model_card(loop_dir, last, dest, bench), encoding="utf-8")
     return dest
@@ -66,92 +72,114 @@ def _count(path: Path) -> int:
 
 
 def model_card(loop_dir: Path, last: dict[str, Any], dest: Path, bench: str | Path | None) -> str:
+    """MODEL_CARD.md: what the model is, its data and split, recipe, curves and figures, how to use it."""
     round_dir = Path(last["sft_adapter"]).parent.parent
-    sft_recipe = json.loads((round_dir / "sft" / "recipe.json").read_text())
-    grpo_recipe = json.loads((round_dir / "grpo" / "recipe.json").read_text())
-    sft_log, grpo_log = _trainer_log(round_dir / "sft"), _trainer_log(round_dir / "grpo")
-    sft_end = next((h for h in reversed(sft_log) if "train_runtime" in h), {})
-    grpo_end = next((h for h in reversed(grpo_log) if "train_runtime" in h), {})
-    losses = [(h["step"], h["loss"]) for h in sft_log if "loss" in h]
-    rewards = [h for h in grpo_log if "reward" in h]
-    data_dir = Path(sft_recipe["train_file"]).parent if "round-" not in sft_recipe["train_file"] else None
-    lines = [
-        "# emoreason-mini",
-        "",
+    sections = [
+        _card_header(dest),
+        _card_data(last),
+        _card_recipe(round_dir, last),
+        _card_curves(round_dir),
+        _card_figures(bench, {Path(last["sft_adapter"]).resolve(), dest.resolve()}),
+        _card_use(loop_dir),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _card_header(dest: Path) -> str:
+    return (
+        "# emoreason-mini\n\n"
         "A 12.8M-parameter Qwen2.5-VL-architecture model (text: hidden 384, 6 layers, 6 heads of 64; vision: 4 "
         "layers of 192; byte-level BPE vocabulary trained offline on emoreason's prompts and analyses; "
-        "`emoreason.tiny.SIZES['mini']`) that writes FACS analyses of a face. Trained on this 2-core CPU machine "
+        "`emoreason.tiny.SIZES['mini']`) that writes FACS analyses of a face. Trained on a 2-core CPU machine "
         "from random initialisation with emoreason's own commands (`make train-mini`). Weights in bfloat16: the "
-        f"base (the SFT model) and `adapter/` (the GRPO LoRA and face projector), {_size_mb(dest):.1f} MB in all.",
-        "",
+        f"base (the SFT model) and `adapter/` (the GRPO LoRA and face projector), {_size_mb(dest):.1f} MB in all."
+    )
+
+
+def _card_data(last: dict[str, Any]) -> str:
+    total = last["sft_records"] + last["pool_before"]
+    return "\n".join([
         "## Data and split",
         "",
         "- FER2013 (research use only; 48x48 grey faces): Training's `vlm` split (15% of the Training faces by the "
         "SHA-1 of the file name, `training/face_model.split_of`; the face model whose prior and face tokens the "
         "prompts carry never trained on or selected with them) and PublicTest minus the 350 development faces. "
         "The development faces (`fer2013-dev`) were never used for training or for any choice.",
-        f"- `emoreason data synth` explained {last['sft_records']} of these faces with the embedded engine (the "
-        "gold emotion, kept only where the detected AUs support it); the other "
-        f"{last['pool_before']} are the pool: GRPO trains on all {last['sft_records'] + last['pool_before']} "
-        "(rewards need labels, not text).",
+        f"- `emoreason data synth` explained {last['sft_records']} of these {total} faces with the embedded engine "
+        f"(the gold emotion, kept only where the detected AUs support it); the other {last['pool_before']} are "
+        f"the pool. GRPO trains on all {total} (rewards need labels, not text).",
         "- FER2013 has no AU labels: the AU reward is off. The detector's AUs are in the prompt already; the "
         "faithfulness reward checks the text against them.",
-        "",
+    ])  # fmt: skip
+
+
+def _card_recipe(round_dir: Path, last: dict[str, Any]) -> str:
+    sft = json.loads((round_dir / "sft" / "recipe.json").read_text())
+    grpo = json.loads((round_dir / "grpo" / "recipe.json").read_text())
+    st, gt = sft["trainer"], grpo["trainer"]
+    sft_end = next((h for h in reversed(_trainer_log(round_dir / "sft")) if "train_runtime" in h), {})
+    grpo_end = next((h for h in reversed(_trainer_log(round_dir / "grpo")) if "train_runtime" in h), {})
+    return "\n".join([
         "## Recipe (training/recipes/mini/)",
         "",
-        f"- SFT: every weight, {sft_end.get('step', '?')} steps, batch "
-        f"{sft_recipe['trainer'].get('per_device_train_batch_size')}, learning rate "
-        f"{sft_recipe['trainer'].get('learning_rate')} ({sft_recipe['trainer'].get('lr_scheduler_type')}), face "
-        f"tokens from `{sft_recipe['face_tokens']['encoder']}` ({sft_recipe['face_tokens']['num_tokens']} tokens), "
-        f"seed {sft_recipe['trainer'].get('seed')}; {sft_end.get('train_runtime', 0) / 60:.1f} min.",
-        f"- GRPO: a LoRA (r {grpo_recipe['lora']['r']}, alpha {grpo_recipe['lora']['alpha']}, on "
-        f"{', '.join(grpo_recipe['lora']['target_modules'])}) and the face projector, {grpo_end.get('step', '?')} "
-        f"steps of {grpo_recipe['trainer'].get('per_device_train_batch_size')} completions "
-        f"({grpo_recipe['trainer'].get('num_generations')} per face, at most "
-        f"{grpo_recipe['trainer'].get('max_completion_length')} tokens), rewards {grpo_recipe['rewards']} "
-        f"({grpo_recipe['reward_reading']}), learning rate {grpo_recipe['trainer'].get('learning_rate')}; "
+        f"- SFT: every weight, {sft_end.get('step', '?')} steps (one epoch) of {st.get('per_device_train_batch_size')}"
+        f" analyses, learning rate {st.get('learning_rate')} ({st.get('lr_scheduler_type')}), face tokens from "
+        f"`{sft['face_tokens']['encoder']}` ({sft['face_tokens']['num_tokens']} tokens), seed {st.get('seed')}; "
+        f"{sft_end.get('train_runtime', 0) / 60:.1f} min.",
+        f"- GRPO: a LoRA (r {grpo['lora']['r']}, alpha {grpo['lora']['alpha']}, on "
+        f"{', '.join(grpo['lora']['target_modules'])}) and the face projector, {grpo_end.get('step', '?')} steps of "
+        f"{gt.get('per_device_train_batch_size')} completions ({gt.get('num_generations')} per face, at most "
+        f"{gt.get('max_completion_length')} tokens, temperature {gt.get('temperature')}), rewards {grpo['rewards']} "
+        f"({grpo['reward_reading']} reading), learning rate {gt.get('learning_rate')}, seed {gt.get('seed')}; "
         f"{grpo_end.get('train_runtime', 0) / 60:.1f} min.",
         f"- Loop round: the GRPO model explained {last.get('explained', last['pool_before'])} pool faces; the "
         f"filter kept {last['accepted']} (acceptance {last['acceptance_rate']:.3f}), the SFT set of a next round.",
-        "",
+    ])  # fmt: skip
+
+
+def _card_curves(round_dir: Path) -> str:
+    losses = [(h["step"], h["loss"]) for h in _trainer_log(round_dir / "sft") if "loss" in h]
+    rewards = [h for h in _trainer_log(round_dir / "grpo") if "reward" in h]
+    lines = [
         "## Learning curves",
         "",
         "SFT loss (step: loss): " + ", ".join(f"{s}: {v:.3f}" for s, v in losses[:: max(1, len(losses) // 12)]),
         "",
-        "GRPO, every 10th logged step (step: total reward; emotion, format, consistency, faithfulness means):",
+        "GRPO, every few logged steps (step: mean total reward; the emotion, format, consistency and faithfulness "
+        "means):",
         "",
     ]
     for h in rewards[:: max(1, len(rewards) // 10)] + rewards[-1:]:
         parts = ", ".join(f"{n} {h.get(f'rewards/{n}/mean', float('nan')):.2f}"
                           for n in ("emotion", "format", "consistency", "faithfulness"))  # fmt: skip
         lines.append(f"- {h['step']}: {h['reward']:.3f} ({parts})")
-    lines += ["", "## Figures (bench/mini.py, the 350 development faces)", ""]
+    return "\n".join(lines)
+
+
+def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
+    lines = ["## Figures (bench/mini.py, the 350 development faces)", ""]
     figures = json.loads(Path(bench).read_text()) if bench and Path(bench).is_file() else None
-    measured = {Path(last["sft_adapter"]).resolve(), dest.resolve()}
     if figures and Path(figures.get("model", "")).resolve() not in measured:
         figures = None  # the bench ran on other models: its figures are not this release's
-    if figures:
-        lines.append(f"Measured on {figures.get('machine', '?')}, {figures.get('date', '?')}.")
-        lines += ["", "| system | accuracy | macro-F1 | format | consistency | mean reward | tokens | cut off |",
-                  "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-        for name, row in figures["systems"].items():
-            keys = ("accuracy", "macro_f1", "format_valid", "consistency")
-            cells = [f"{row.get(k, float('nan')):.3f}" for k in keys]
-            cells += [f"{row.get('reward', float('nan')):.3f}", f"{row.get('tokens', float('nan')):.1f}"]
-            lines.append(f"| {name} | {' | '.join(cells)} | {row.get('cut_off', '-')} |")
-        lines += ["", "Speed: " + ", ".join(f"{k} {v}" for k, v in figures.get("speed", {}).items())]
-    else:
-        lines.append("Not measured yet: run `make bench-mini`, then `make mini-ship` again.")
-    lines += [
-        "",
-        "## Use",
-        "",
-        "It is the default of every VLM path: `emoreason analyze FACE.png --backend transformers` (no --model), "
-        "`emoreason vllm-serve` (no --model: base + this adapter as the LoRA module `emoreason-mini`), "
-        "`emoreason serve --backend vllm`, the demo. Reproduce: `make train-mini && make bench-mini && make "
-        "mini-ship`.",
-        "",
-        f"Data files: {data_dir or round_dir}.",
-        "",
-    ]
+    if not figures:
+        return "\n".join([*lines, "Not measured yet: run `make bench-mini`, then `make mini-ship` again."])
+    lines += [f"Measured on {figures.get('machine', '?')}, {figures.get('date', '?')}, in one run.", "",
+              "| system | accuracy | macro-F1 | format | consistency | mean reward | tokens | cut off |",
+              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, row in figures["systems"].items():
+        keys = ("accuracy", "macro_f1", "format_valid", "consistency")
+        cells = [f"{row.get(k, float('nan')):.3f}" for k in keys]
+        cells += [f"{row.get('reward', float('nan')):.3f}", f"{row.get('tokens', float('nan')):.1f}"]
+        lines.append(f"| {name} | {' | '.join(cells)} | {row.get('cut_off', '-')} |")
+    lines += ["", "Speed: " + ", ".join(f"{k} {v}" for k, v in figures.get("speed", {}).items())]
     return "\n".join(lines)
+
+
+def _card_use(loop_dir: Path) -> str:
+    return (
+        "## Use\n\n"
+        "It is the default of every VLM path: `emoreason analyze FACE.png --backend transformers` (no --model), "
+        "`emoreason vllm-serve` (no --model: the base, and this adapter as the LoRA module `emoreason-mini`), "
+        "`emoreason serve --backend vllm`, the demo on either. Reproduce it: `make train-mini && make bench-mini "
+        f"&& make mini-ship` (the run lives in `{loop_dir}`)."
+    )
