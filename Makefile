@@ -102,7 +102,7 @@ bench-mini: setup vllm-env
 
 # Copy the finished run into the package (bf16) with its model card (the bench figures when bench-mini ran).
 mini-ship:
-	$(PY) -c "from emoreason.training.release import ship_mini; print(ship_mini('$(MINI_RUN)/loop', \
+	$(PY) -c "from emoreason.training.release import ship_mini; print(ship_mini('$(MINI_RUN)/loop', 'emoreason/models/weights/emoreason-mini', \
 		bench='out/bench/mini.json'))"
 
 # The embedded engine's decision rule (reasoning/decision_rule.py), fitted on FER2013 Training's "vlm" split,

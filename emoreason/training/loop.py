@@ -6,8 +6,9 @@ Facial-R1's self-improving data synthesis, with emoreason's pieces:
               GRPO from that adapter on every labelled record (rewards need labels, not descriptions)
               the GRPO model writes analyses for the labelled records that have none (the pool),
               with the same prompt and backend `analyze` uses
-              keep an analysis only if its format is valid and its emotion and cited AUs equal the
-              labels (data/synth.check_description); kept records join the SFT set, leave the pool
+              keep an analysis only if its format is valid, its emotion and cited AUs equal the
+              labels, and it keeps faith with the AUs the front-end measured
+              (data/synth.check_description); kept records join the SFT set, leave the pool
 
 Each round lives in `out_dir/round-<k>/` (its SFT set, both runs, the accepted and rejected
 analyses, `metrics.json`); a finished round is not redone, so a killed loop resumes at the
@@ -109,8 +110,11 @@ def synthesize(
             if result.error or not result.faces:
                 rejected.append((record, result.error or "no face found", ""))
                 continue
-            text = result.faces[0].text
-            _, detail = check_description(text, record.emotion, record.aus)
+            face = result.faces[0]
+            measured = [a.code for a in face.present_aus()] if face.aus else None
+            # the labels, and the AUs the front-end measured: a text that cites others is not kept
+            _, detail = check_description(face.text, record.emotion, record.aus, measured)
+            text = face.text
             if detail:
                 rejected.append((record, detail, text))
             else:

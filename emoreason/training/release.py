@@ -2,10 +2,10 @@
 
 The release is what a deployment runs: the SFT model (trained in full) as the base, in bfloat16,
 with its face projector, and the GRPO adapter (LoRA + face projector) in `adapter/`, also in
-bfloat16 (loading upcasts to float32 on a CPU). Its MODEL_CARD.md is written from the run itself: the data files and their counts,
-the split rule, both recipes, steps and wall time, the learning and reward curves from the
-trainers' logs, the loop round's figures, and bench/mini.py's figures when the bench ran on this
-run's models.
+bfloat16 (loading upcasts to float32 on a CPU). Its MODEL_CARD.md is written from the run
+itself: the data and its counts, the split rule, both recipes, steps and wall time, the learning
+and reward curves from the trainers' logs, the loop round's figures, and bench/mini.py's figures
+when the bench ran on this run's models.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def ship_mini(loop_dir: str | Path, dest: str | Path = MINI_MODEL, bench: str | 
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     model = AutoModelForImageTextToText.from_pretrained(sft_model, dtype=torch.bfloat16)
+    model.config.use_cache = True  # training turned it off; generation wants the KV cache
     model.save_pretrained(dest)
     AutoProcessor.from_pretrained(sft_model).save_pretrained(dest)
     adapter = dest / "adapter"
@@ -164,13 +165,14 @@ def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
     if not figures:
         return "\n".join([*lines, "Not measured yet: run `make bench-mini`, then `make mini-ship` again."])
     lines += [f"Measured on {figures.get('machine', '?')}, {figures.get('date', '?')}, in one run.", "",
-              "| system | accuracy | macro-F1 | format | consistency | mean reward | tokens | cut off |",
-              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "| system | accuracy | macro-F1 | format | consistency | faithful | mean reward | tokens | cut off |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, row in figures["systems"].items():
-        keys = ("accuracy", "macro_f1", "format_valid", "consistency")
-        cells = [f"{row.get(k, float('nan')):.3f}" for k in keys]
-        cells += [f"{row.get('reward', float('nan')):.3f}", f"{row.get('tokens', float('nan')):.1f}"]
-        lines.append(f"| {name} | {' | '.join(cells)} | {row.get('cut_off', '-')} |")
+        keys = ("accuracy", "macro_f1", "format_valid", "consistency", "faithful", "reward")
+        cells = [f"{row[k]:.3f}" if k in row else "-" for k in keys]
+        cells += [f"{row['tokens']:.1f}" if "tokens" in row else "-", str(row.get("cut_off", "-"))]
+        faces = f" ({row['faces']} faces)" if "faces" in row else ""
+        lines.append(f"| {name}{faces} | {' | '.join(cells)} |")
     lines += ["", "Speed: " + ", ".join(f"{k} {v}" for k, v in figures.get("speed", {}).items())]
     return "\n".join(lines)
 
