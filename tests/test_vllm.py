@@ -183,4 +183,3 @@ def test_the_serving_launch_configurations_parse_with_vllms_own_parser():
     assert all(d["name"] == ["emoreason"] for d in parsed.values())
     assert parsed["gpu-lora.yaml"]["loras"] == ["sft", "grpo"] and parsed["gpu-lora.yaml"]["mm"]["video"] == 1
     assert parsed["gpu-tp2.yaml"]["tp"] == 2
-
