@@ -157,6 +157,21 @@ def load_model(
     )
 
 
+def write_weight_index(folder: str | os.PathLike) -> Path:
+    """`model.safetensors.index.json` naming every weight of `model.safetensors`: vLLM then loads that file
+    only, not every *.safetensors in the folder (a face projector kept beside the weights is not the model's)."""
+    import json
+
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    with safe_open(folder / "model.safetensors", "pt") as f:
+        weight_map = dict.fromkeys(f.keys(), "model.safetensors")
+    path = folder / "model.safetensors.index.json"
+    path.write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
+    return path
+
+
 def load_adapter(vlm: Any, adapter: str | os.PathLike, merge: bool = False) -> tuple[Any, Any]:
     """Apply a saved emoreason adapter (LoRA and/or face projector) to a loaded model."""
     from .face_tokens import PROJECTOR_FILE, FaceProjector

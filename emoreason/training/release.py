@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..models.loading import MINI_MODEL
+from ..models.loading import MINI_MODEL, write_weight_index
 
 PROJECTOR_FILES = ("face_projector.json", "face_projector.safetensors")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -53,6 +53,7 @@ def ship_mini(loop_dir: str | Path, dest: str | Path = MINI_MODEL, bench: str | 
                 save_file({k: v.to(torch.bfloat16) for k, v in load_file(source / name).items()}, target / name)
             else:
                 shutil.copy(source / name, target / name)
+    write_weight_index(dest)  # vLLM loads model.safetensors only, not the projector beside it
     (dest / "README.md").unlink(missing_ok=True)
     (dest / "MODEL_CARD.md").write_text(model_card(loop_dir, last, dest, bench), encoding="utf-8")
     return dest

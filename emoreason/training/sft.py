@@ -147,6 +147,7 @@ def save_full_model(trainer: Any, projector: Any, out: Path, recipe: Recipe) -> 
     projector (it is not part of the Qwen-VL architecture), the processor, and the projector in its own files
     beside them. Single-process (the CPU recipes that train in full)."""
     from ..models.face_tokens import vision_language_core
+    from ..models.loading import write_weight_index
 
     model = trainer.accelerator.unwrap_model(trainer.model)
     core = vision_language_core(model)
@@ -159,6 +160,7 @@ def save_full_model(trainer: Any, projector: Any, out: Path, recipe: Recipe) -> 
     trainer.processing_class.save_pretrained(str(out))
     if projector is not None:
         projector.save(out)
+        write_weight_index(out)  # so that vLLM loads the weights, not the projector beside them
     (out / "README.md").write_text(adapter_card(recipe, trainer.state), encoding="utf-8")
     return out
 
