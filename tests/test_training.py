@@ -141,18 +141,24 @@ def test_recipe_overrides_and_errors(tmp_path):
         load_recipe(RECIPES / "grpo.yaml", ["trainer.num_generation=4"])
 
 
-def test_loop_grows_the_sft_set_and_resumes(workdir):
+def _loop_command(workdir, name: str, explained: int) -> list[str]:
+    """`train loop` (one round, the tiny recipes) on the workdir's records, all but the first `explained` with
+    their analysis removed (the pool), writing to `root/name`."""
     root = workdir["root"]
     rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
-    # half the records lose their analysis: they are the pool the model must explain
-    for row in rows[4:]:
+    for row in rows[explained:]:
         row["description"] = ""
-    (root / "loop.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    out = root / "loop"
-    cmd = [sys.executable, "-m", "emoreason", "train", "loop", "--config", str(RECIPES / "sft.yaml"),
-           "--grpo-config", str(RECIPES / "grpo.yaml"), "--rounds", "1", "--out", str(out),
-           f"model={workdir['model']}", f"train_file={root / 'loop.jsonl'}", "sft:trainer.max_steps=150",
-           "sft:trainer.save_steps=150", "grpo:trainer.max_steps=2"]  # fmt: skip
+    (root / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    return [sys.executable, "-m", "emoreason", "train", "loop", "--config", str(RECIPES / "sft.yaml"),
+            "--grpo-config", str(RECIPES / "grpo.yaml"), "--rounds", "1", "--out", str(root / name),
+            f"model={workdir['model']}", f"train_file={root / f'{name}.jsonl'}"]  # fmt: skip
+
+
+def test_loop_grows_the_sft_set_and_resumes(workdir):
+    root = workdir["root"]
+    # half the records lose their analysis: they are the pool the model must explain
+    out, cmd = root / "loop", _loop_command(workdir, "loop", explained=4)
+    cmd += ["sft:trainer.max_steps=150", "sft:trainer.save_steps=150", "grpo:trainer.max_steps=2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "round-0" / "metrics.json").read_text())
@@ -178,17 +184,11 @@ def test_loop_trains_in_full_then_a_lora_on_it_and_ships_a_release(workdir, tmp_
     from emoreason.training.release import ship_mini
 
     root = workdir["root"]
-    rows = [json.loads(line) for line in (root / "train.jsonl").read_text().splitlines()]
-    for row in rows[6:]:
-        row["description"] = ""
-    (root / "full.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
-    out = root / "loop-full"
-    cmd = [sys.executable, "-m", "emoreason", "train", "loop", "--config", str(RECIPES / "sft.yaml"),
-           "--grpo-config", str(RECIPES / "grpo.yaml"), "--rounds", "1", "--pool-limit", "1", "--out", str(out),
-           f"model={workdir['model']}", f"train_file={root / 'full.jsonl'}", "sft:finetune=full",
-           "sft:face_tokens.enabled=true", "sft:face_tokens.encoder=emoreason-face", "sft:trainer.max_steps=4",
-           "sft:trainer.save_steps=4", "sft:trainer.learning_rate=1e-3", "grpo:trainer.max_steps=1",
-           "grpo:trainer.max_completion_length=24"]  # fmt: skip
+    out, cmd = root / "loop-full", _loop_command(workdir, "loop-full", explained=6)
+    cmd += ["--pool-limit", "1", "sft:finetune=full", "sft:face_tokens.enabled=true",
+            "sft:face_tokens.encoder=emoreason-face", "sft:trainer.max_steps=4", "sft:trainer.save_steps=4",
+            "sft:trainer.learning_rate=1e-3", "grpo:trainer.max_steps=1",
+            "grpo:trainer.max_completion_length=24"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "round-0" / "metrics.json").read_text())

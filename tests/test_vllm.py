@@ -185,51 +185,32 @@ def test_the_serving_launch_configurations_parse_with_vllms_own_parser():
     assert parsed["gpu-tp2.yaml"]["tp"] == 2
 
 
-def test_vllm_serve_with_no_model_serves_the_shipped_mini_in_parity(astronaut_face, tmp_path):
+def test_vllm_serve_with_no_model_serves_the_shipped_mini_in_parity(astronaut_face):
     """`emoreason vllm-serve` with no --model: emoreason-mini's base, its GRPO adapter as the LoRA module
     `emoreason-mini`, face tokens on; the vllm backend and the gateway with no --model use it, and its greedy
     analysis equals the transformers backend's (no --model there either)."""
     import sys
-    import time
-
-    import httpx
 
     from emoreason.models.loading import MINI_NAME
     from emoreason.serving.server import build_engines
 
     port = _free_port()
+    # the real CLI, started and health-waited by the same VLLMServer the other tests use
     cmd = [sys.executable, "-m", "emoreason", "vllm-serve", "--port", str(port), "--kv-cache", "64M",
            "--dtype", "float32", "--max-model-len", "2048", "--python", _vllm_python()]  # fmt: skip
-    log = open(tmp_path / "vllm-serve.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            assert proc.poll() is None, (tmp_path / "vllm-serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(url + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(2)
-        served = [m["id"] for m in httpx.get(url + "/models").json()["data"]]
-        assert served == ["emoreason", MINI_NAME]
+    with VLLMServer(cmd, "127.0.0.1", port, startup_timeout=600) as server:
+        assert server.models() == ["emoreason", MINI_NAME]
 
         def analysis(backend: str, **options) -> str:
             with Analyzer(backend=backend, face_mode="full", max_new_tokens=384, **options) as analyzer:
                 return analyzer.analyze(astronaut_face).faces[0].text
 
         in_process = analysis("transformers")
-        assert analysis("vllm", base_url=url) == in_process and "</answer>" in in_process
-        engines = build_engines("vllm", base_url=url, face_mode="full", max_new_tokens=384)
+        assert analysis("vllm", base_url=server.url) == in_process and "</answer>" in in_process
+        engines = build_engines("vllm", base_url=server.url, face_mode="full", max_new_tokens=384)
         try:
             result = engines["emoreason"].analyzer.analyze(astronaut_face)
             assert result.model == MINI_NAME and result.faces[0].text == in_process
         finally:
             for engine in engines.values():
                 engine.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        log.close()
