@@ -20,6 +20,7 @@ class ActionUnit:
     code: int
     name: str
     region: str  # brows | eyes | nose | cheeks | mouth | jaw
+    movement: str = ""  # what a coder sees move, and the muscle (the demo's AU glossary)
 
     @property
     def label(self) -> str:
@@ -27,24 +28,42 @@ class ActionUnit:
 
 
 _AUS = [
-    ActionUnit(1, "inner brow raiser", "brows"),
-    ActionUnit(2, "outer brow raiser", "brows"),
-    ActionUnit(4, "brow lowerer", "brows"),
-    ActionUnit(5, "upper lid raiser", "eyes"),
-    ActionUnit(6, "cheek raiser", "cheeks"),
-    ActionUnit(7, "lid tightener", "eyes"),
-    ActionUnit(9, "nose wrinkler", "nose"),
-    ActionUnit(10, "upper lip raiser", "mouth"),
-    ActionUnit(12, "lip corner puller", "mouth"),
-    ActionUnit(14, "dimpler", "mouth"),
-    ActionUnit(15, "lip corner depressor", "mouth"),
-    ActionUnit(17, "chin raiser", "jaw"),
-    ActionUnit(20, "lip stretcher", "mouth"),
-    ActionUnit(23, "lip tightener", "mouth"),
-    ActionUnit(24, "lip pressor", "mouth"),
-    ActionUnit(25, "lips part", "mouth"),
-    ActionUnit(26, "jaw drop", "jaw"),
-    ActionUnit(43, "eyes closed", "eyes"),
+    ActionUnit(1, "inner brow raiser", "brows", "raises the inner ends of the brows (frontalis, pars medialis)"),
+    ActionUnit(2, "outer brow raiser", "brows", "raises the outer ends of the brows (frontalis, pars lateralis)"),
+    ActionUnit(
+        4, "brow lowerer", "brows", "lowers the brows and draws them together (corrugator, depressor supercilii)"
+    ),
+    ActionUnit(
+        5, "upper lid raiser", "eyes", "raises the upper lid, widening the eye opening (levator palpebrae superioris)"
+    ),
+    ActionUnit(
+        6,
+        "cheek raiser",
+        "cheeks",
+        "lifts the cheeks and bunches the skin under the eyes (orbicularis oculi, orbital part)",
+    ),
+    ActionUnit(
+        7, "lid tightener", "eyes", "tightens the lower lids, narrowing the eyes (orbicularis oculi, palpebral part)"
+    ),
+    ActionUnit(
+        9,
+        "nose wrinkler",
+        "nose",
+        "wrinkles the nose and lifts the nostril wings (levator labii superioris alaeque nasi)",
+    ),
+    ActionUnit(10, "upper lip raiser", "mouth", "raises the upper lip towards the nose (levator labii superioris)"),
+    ActionUnit(
+        12, "lip corner puller", "mouth", "pulls the lip corners up and back, as in a smile (zygomaticus major)"
+    ),
+    ActionUnit(14, "dimpler", "mouth", "tightens the lip corners into dimples (buccinator)"),
+    ActionUnit(15, "lip corner depressor", "mouth", "pulls the lip corners down (depressor anguli oris)"),
+    ActionUnit(17, "chin raiser", "jaw", "pushes the chin boss and the lower lip up (mentalis)"),
+    ActionUnit(20, "lip stretcher", "mouth", "stretches the lips sideways (risorius)"),
+    ActionUnit(23, "lip tightener", "mouth", "tightens and narrows the lips (orbicularis oris)"),
+    ActionUnit(24, "lip pressor", "mouth", "presses the lips together (orbicularis oris)"),
+    ActionUnit(25, "lips part", "mouth", "parts the lips (depressor labii, relaxed mentalis or orbicularis oris)"),
+    ActionUnit(26, "jaw drop", "jaw", "lets the jaw fall, opening the mouth (masseter relaxed)"),
+    ActionUnit(43, "eyes closed", "eyes", "closes the eyes (levator palpebrae relaxed)"),
 ]
 AU_CATALOGUE: dict[int, ActionUnit] = {au.code: au for au in _AUS}
 DETECTED_AUS: tuple[int, ...] = tuple(sorted(AU_CATALOGUE))

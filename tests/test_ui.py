@@ -71,11 +71,31 @@ def test_upload_analyse_and_see_the_result(page):
     page.locator("#photo img").wait_for(timeout=30_000)  # the upload is shown
     page.click("#analyse")
     page.wait_for_selector("#emotion :text('happiness')", timeout=60_000)
-    page.wait_for_selector("#chat :text('<answer>happiness</answer>')", timeout=60_000)  # the reasoning streamed in
+    # the answer is a headline, the reasoning a folded block above it; the tags themselves never show
+    page.wait_for_selector("#chat h3:has-text('Happiness')", timeout=60_000)
+    chat = page.locator("#chat")
+    assert "Reasoning" in chat.inner_text() and "<answer>" not in chat.inner_text()
+    assert chat.locator("a[href='#au-12']").count() >= 1  # AU codes link to the glossary
+    glossary = page.locator("#glossary").inner_text()
+    assert "AU12 lip corner puller" in glossary and "zygomaticus major" in glossary
     page.locator("#annotated img").wait_for(timeout=30_000)
-    bars = page.locator("#au-bars").inner_text()
-    assert "AU12 lip corner puller" in bars and "AU6 cheek raiser" in bars
+    bars = page.locator("#au-bars")
+    assert "AU12 lip corner puller" in bars.inner_text() and "AU6 cheek raiser" in bars.inner_text()
+    assert "present (at or above" in bars.inner_text() and bars.locator(".au-row.present").count() >= 2  # legend
+    assert not page.locator("#face-select").is_visible()  # one face: no selector
+    downloads = "".join(page.locator("#downloads").inner_text().split())  # names are split over lines
+    assert all(name in downloads for name in ("analysis.json", "analysis.csv", "annotated.png")), downloads
     print("screenshot:", _shot(page, "ui-analysis.png"))
+
+
+def test_the_reasoning_block_unfolds(page):
+    """The reasoning folds away under the headline when the answer is in; one click shows it."""
+    links = page.locator("#chat a[href='#au-12']:visible")
+    assert links.count() == 1  # folded: only the headline's list of present AUs shows AU12
+    page.locator("#chat :text-is('Reasoning')").first.click()
+    page.wait_for_function("() => document.querySelectorAll('#chat a[href=\"#au-12\"]').length > 1", timeout=10_000)
+    assert "lip corners" in page.locator("#chat").inner_text()
+    _shot(page, "ui-reasoning-open.png")
 
 
 def test_follow_up_question(page):
@@ -85,24 +105,41 @@ def test_follow_up_question(page):
     _shot(page, "ui-follow-up.png")
 
 
-def test_short_video_timeline(page, astronaut, tmp_path):
+def test_two_faces_get_a_face_selector(page):
+    page.locator("#photo input[type=file]").set_input_files(page.samples[1])  # the photo and its mirror image
+    page.wait_for_timeout(1000)
+    page.click("#analyse")
+    page.wait_for_selector("#face-select :text('Face 2: happiness')", timeout=60_000)
+    assert "Face 1 of 2" in page.locator("#au-bars").inner_text()
+    page.locator("#face-select label:has-text('Face 2')").click()
+    page.wait_for_selector("#au-bars :text('Face 2 of 2')", timeout=30_000)
+    assert page.locator("#chat h3:has-text('Face 2: Happiness')").count() == 1
+    _shot(page, "ui-two-faces.png")
+
+
+def test_video_timeline_tracks_and_annotated_clip(page, astronaut, tmp_path):
     import cv2
 
-    clip = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (256, 256))
+    clip = tmp_path / "clip.webm"  # VP8: Chromium plays it (its open build has no MPEG-4 part 2 decoder)
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"VP80"), 10, (256, 256))
     face = np.ascontiguousarray(astronaut[20:276, 100:356, ::-1])  # BGR for OpenCV
     for _ in range(15):  # 1.5 s at 10 fps: 3 frames at 2 frames/s
         writer.write(face)
     writer.release()
-    page.locator("input[type=file][accept*='video']").set_input_files(str(clip))
+    page.locator("input[type=file][accept*='video']").first.set_input_files(str(clip))
     page.wait_for_timeout(1500)
-    page.get_by_role("button", name="Analyse video").click()
+    page.click("#analyse-video")
     for _ in range(120):  # the rows arrive when every sampled frame is analysed
         text = page.locator("#timeline").inner_text()
         if text.count("happiness") >= 2:
             break
         page.wait_for_timeout(500)
     assert text.count("happiness") >= 2, text
+    tracks = page.locator("#tracks textarea").input_value()
+    assert tracks.startswith("== clip.webm (video, 3 frames") and "track 0: happiness over 3 frames" in tracks
+    page.locator("#annotated-video video").wait_for(timeout=30_000)  # the annotated WebM plays in the page
+    assert ".webm" in page.locator("#annotated-video video").get_attribute("src")
+    assert page.locator(":text('Video not playable')").count() == 0
     _shot(page, "ui-video.png")
 
 

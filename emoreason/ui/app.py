@@ -1,11 +1,15 @@
 """`emoreason ui`: the Gradio chat demo, a client of the gateway.
 
-Upload or take (webcam) a photo, or upload a short video. The photo goes to the gateway's
-chat endpoint with streaming on: the reasoning streams into the chat, then the annotated
-image (boxes and mesh), the AU intensity bars and the emotion with its confidence appear.
-Follow-up questions ("why not fear?") continue the same conversation about the same image.
-A video is sampled at 2 frames/s and each frame goes to /v1/analyze; a table shows the
-emotion over time. The model (base or adapter) is picked from the gateway's /v1/models.
+Upload or take (webcam) a photo, or upload a video. The photo goes to the gateway's chat
+endpoint with streaming on: the reasoning streams into an open "Reasoning" block, then folds
+away under the answer as a headline (AU codes link to a glossary of what each one moves), and
+the annotated image (boxes and mesh), the AU intensity bars and the emotion scores appear,
+with a face selector when there are several faces, and the result to download as JSON, CSV
+and an annotated PNG. Follow-up questions ("why not fear?") continue the same conversation
+about the same image. A video is sampled to a frame budget over its whole length, each frame
+goes to /v1/analyze, faces are followed across frames (one timeline row per face per frame,
+a summary per track) and an annotated WebM plays in the page. The model (base or adapter) is
+picked from the gateway's /v1/models. What is shown is built in `render.py`.
 
 It talks to a running gateway (`--gateway URL`), or starts one in-process with the embedded
 engine (the default: no model, no GPU).
@@ -13,46 +17,29 @@ engine (the default: no model, no GPU).
 
 from __future__ import annotations
 
-import html
+import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from ..annotate import annotate
+from ..imageio import InputError
 from ..prompting import image_data_url
 from ..types import EmotionAnalysis
+from ..video import IoUTracker, VideoAnalysis, iter_frames, video_info
+from . import render
 
-MAX_VIDEO_FRAMES = 16
+VIDEO_FRAME_BUDGET = 48  # frames analysed per clip, spread over its whole length (2 per second when short)
 
 
 def data_url(rgb: np.ndarray) -> str:
     # PNG, lossless: the gateway measures the very pixels the demo was given, as the CLI does on the same file
     # (JPEG re-encoding moved AU intensities by up to 0.4: AU6 3.9 in the CLI, 4.3 in the demo).
     return image_data_url(rgb, "PNG")
-
-
-def au_bars(analysis: EmotionAnalysis) -> str:
-    """HTML bars of each face's AU intensities (0-5), present AUs highlighted."""
-    if not analysis.faces:
-        return "<p>No face found.</p>"
-    blocks = []
-    for i, face in enumerate(analysis.faces):
-        rows = []
-        for au in sorted(face.aus, key=lambda a: -a.intensity):
-            width = max(0.0, min(au.intensity / 5.0, 1.0)) * 100
-            colour = "#e4572e" if au.present else "#bbbbbb"
-            rows.append(
-                f'<div style="display:flex;align-items:center;gap:6px;font:12px sans-serif">'
-                f'<span style="width:190px">AU{au.code} {html.escape(au.name)}</span>'
-                f'<span style="flex:1;background:#eee;height:10px"><span style="display:block;height:10px;'
-                f'width:{width:.0f}%;background:{colour}"></span></span>'
-                f'<span style="width:28px">{au.intensity:.1f}</span></div>'
-            )
-        title = f"Face {i + 1}: {html.escape(face.emotion or '?')}" if len(analysis.faces) > 1 else "Action Units"
-        blocks.append(f'<div class="au-bars"><b>{title}</b>{"".join(rows)}</div>')
-    return "".join(blocks)
 
 
 class GatewayClient:
@@ -96,18 +83,35 @@ def _rgb(image) -> np.ndarray:
     return np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.uint8)
 
 
-class DemoHandlers:
-    """The demo's callbacks: each streams (chat, conversation, annotated, AU bars, scores, question box)."""
+def _face_index(choice: str | None) -> int:
+    """'Face 2: anger' -> 1 (the face selector's entries come from render.face_choices)."""
+    try:
+        return int(str(choice).split(":")[0].removeprefix("Face ")) - 1
+    except ValueError:
+        return 0
 
-    def __init__(self, client: GatewayClient):
+
+class DemoHandlers:
+    """The demo's callbacks. A photo analysis streams PHOTO_OUTPUTS: the chat, the conversation sent to the
+    gateway, the annotated image, the AU bars, the emotion scores, the question box, the result, the face
+    selector, the downloads and the AU glossary."""
+
+    def __init__(self, client: GatewayClient, work_dir: str | Path | None = None):
         self.client = client
+        # downloads and annotated videos; Gradio serves files from the system temp dir
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="emoreason-ui-"))
+
+    def _unchanged(self, history, conversation):
+        import gradio as gr
+
+        return (history, conversation, *(gr.update() for _ in range(8)))
 
     def ask(self, image, model, history, conversation):
         import gradio as gr
 
         if image is None:  # a hint, not an error: nothing else on the page changes
             gr.Info("Upload or take a photo first.")
-            yield history, conversation, gr.update(), gr.update(), gr.update(), gr.update()
+            yield self._unchanged(history, conversation)
             return
         rgb = _rgb(image)
         prompt = "Which emotion does this face show? Reason from the Action Units."
@@ -123,7 +127,7 @@ class DemoHandlers:
                 else "Type a question, e.g. 'Why not fear?'" if not question.strip() else None)  # fmt: skip
         if hint:
             gr.Info(hint)
-            yield history, conversation, gr.update(), gr.update(), gr.update(), gr.update()
+            yield self._unchanged(history, conversation)
             return
         conversation = [*conversation, {"role": "user", "content": question}]
         history = [*history, {"role": "user", "content": question}]
@@ -132,47 +136,102 @@ class DemoHandlers:
     def _stream(self, model, history, conversation, rgb, follow=False):
         import gradio as gr
 
-        history = [*history, {"role": "assistant", "content": ""}]
+        done = list(history)  # the turns before this answer; the answer is re-rendered on every chunk
         skip = gr.update()
+        text = ""
         try:
             for text, result in self.client.stream_chat(model, conversation):
-                history[-1] = {"role": "assistant", "content": text}
-                if result is None or follow:
-                    yield history, conversation, skip, skip, skip, ""
+                if follow:
+                    yield (done + [render.follow_up_message(text)], conversation, *(skip,) * 4, "", *(skip,) * 3)
+                    continue
+                if result is None:
+                    yield (done + [render.streaming_message(text)], conversation, *(skip,) * 4, "", *(skip,) * 3)
                     continue
                 analysis = EmotionAnalysis.from_dict(result)
-                conversation = [*conversation, {"role": "assistant", "content": text}]
-                yield history, conversation, annotate(rgb, analysis), au_bars(analysis), _scores(analysis), ""
+                choices = render.face_choices(analysis)
+                files = render.write_downloads(analysis, rgb, tempfile.mkdtemp(dir=self.work_dir))
+                selector = gr.update(choices=choices, value=choices[0] if choices else None, visible=len(choices) > 1)
+                answered = [*conversation, {"role": "assistant", "content": text}]
+                shown = (annotate(rgb, analysis), render.au_bars(analysis), render.scores(analysis), "", result)
+                extras = (selector, [str(p) for p in files], render.glossary_html(analysis))
+                yield (done + render.reasoning_messages(analysis), answered, *shown, *extras)
             if follow:
-                conversation = [*conversation, {"role": "assistant", "content": history[-1]["content"]}]
-                yield history, conversation, skip, skip, skip, ""
+                conversation = [*conversation, {"role": "assistant", "content": text}]
+                yield (done + [render.follow_up_message(text)], conversation, *(skip,) * 4, "", *(skip,) * 3)
         except Exception as exc:  # noqa: BLE001 - shown to the user as one line
             raise gr.Error(f"{type(exc).__name__}: {exc}") from None
 
-    def video(self, path, model):
+    def select_face(self, choice, result):
+        """The face selector: that face's AU bars and emotion scores."""
+        analysis = EmotionAnalysis.from_dict(result) if result else None
+        i = _face_index(choice)
+        return render.au_bars(analysis, i), render.scores(analysis, i)
+
+    def video(self, path, model, progress=None):
+        """Frames spread over the whole clip (at most VIDEO_FRAME_BUDGET, 2 per second for short clips), each
+        analysed by the gateway; faces followed across frames; a timeline row per face per frame, a summary
+        per track and an annotated WebM (VP8, written by OpenCV itself: browsers play it, no ffmpeg)."""
         import gradio as gr
 
         if not path:
             gr.Info("Upload a video first.")
-            return gr.update()
-        from ..video import iter_frames
+            return gr.update(), gr.update(), gr.update(), gr.update()
+        try:
+            video = self._analyse_video(path, model, progress)
+        except InputError as exc:
+            gr.Warning(str(exc))
+            return [], f"Could not read this video: {exc}", None, None
+        rows = [[frame.time_s, "-", "no face", None, ""] for frame in video.frames if not frame.faces]
+        rows += [[frame.time_s, face.track_id, face.emotion or "-", face.confidence,
+                  ", ".join(f"AU{a.code}" for a in face.aus if a.present)]
+                 for frame in video.frames for face in frame.faces]  # fmt: skip
+        rows.sort(key=lambda r: (r[0], str(r[1])))
+        summary = video.to_text().split("  timeline:")[0]
+        out = Path(tempfile.mkdtemp(dir=self.work_dir))
+        (out / "video.json").write_text(json.dumps(video.to_dict(), indent=2))
+        return rows, summary, str(self._annotated_video(path, video, out / "annotated.webm")), str(out / "video.json")
 
-        rows = []
-        for _, time_s, rgb in iter_frames(path, fps=2.0, max_frames=MAX_VIDEO_FRAMES):
-            result = self.client.analyze(model, rgb)
-            faces = result.get("faces") or []
-            f = faces[0] if faces else {}
-            present = ", ".join(f"AU{a['code']}" for a in f.get("aus", []) if a.get("present"))
-            rows.append([round(time_s, 2), len(faces), f.get("emotion") or "-", f.get("confidence"), present])
-        return rows
+    def _analyse_video(self, path: str, model: str, progress) -> VideoAnalysis:
+        native, duration = video_info(path)
+        fps = min(2.0, VIDEO_FRAME_BUDGET / duration) if duration > 0 else 2.0
+        expected = max(1, min(VIDEO_FRAME_BUDGET, int(duration * fps) + 1))
+        tracker, frames = IoUTracker(), []
+        for k, (index, time_s, rgb) in enumerate(iter_frames(path, fps=fps, max_frames=VIDEO_FRAME_BUDGET)):
+            if progress is not None:
+                progress(k / expected, desc=f"frame {k + 1} of about {expected}")
+            try:
+                analysis = EmotionAnalysis.from_dict(self.client.analyze(model, rgb))
+            except ValueError as exc:  # one bad frame is a row with its error; the clip goes on
+                analysis = EmotionAnalysis(
+                    source=path, width=rgb.shape[1], height=rgb.shape[0], faces=[], backend=model, error=str(exc)
+                )
+            analysis.frame_index, analysis.time_s = index, round(time_s, 3)
+            tracker.update(analysis)
+            frames.append(analysis)
+        if not frames:
+            raise InputError(path, "no frames could be decoded")
+        # named by its file name: Gradio's upload folder is no one's business
+        return VideoAnalysis(
+            source=Path(path).name, fps=fps, duration_s=round(duration, 3), frames=frames, tracks=tracker.tracks
+        )
 
-
-def _scores(analysis: EmotionAnalysis) -> dict[str, float]:
-    """The emotion label's values: the backend's probabilities, or the answer alone when it has none."""
-    face = analysis.faces[0] if analysis.faces else None
-    if face and face.emotion_scores:
-        return face.emotion_scores
-    return {face.emotion: 1.0} if face and face.emotion else {}
+    @staticmethod
+    def _annotated_video(path: str, video: VideoAnalysis, out: Path) -> Path:
+        wanted = {f.frame_index: f for f in video.frames}
+        writer = None
+        try:
+            for index, _, rgb in iter_frames(path, fps=video.fps, max_frames=VIDEO_FRAME_BUDGET):
+                if index not in wanted:
+                    continue
+                frame = np.asarray(annotate(rgb, wanted[index]).convert("RGB"))
+                if writer is None:
+                    size = (frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2)  # VP8 wants even sizes
+                    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"VP80"), max(video.fps, 1.0), size)
+                writer.write(cv2.cvtColor(cv2.resize(frame, size), cv2.COLOR_RGB2BGR))
+        finally:
+            if writer is not None:
+                writer.release()
+        return out
 
 
 def build_demo(client: GatewayClient, examples: list[str] | None = None):
@@ -182,31 +241,47 @@ def build_demo(client: GatewayClient, examples: list[str] | None = None):
     handlers = DemoHandlers(client)
     with gr.Blocks(title="emoreason") as demo:
         gr.Markdown("# emoreason\nFacial emotion, explained through Action Units.")
-        conversation = gr.State([])
+        conversation, result = gr.State([]), gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
                 model = gr.Dropdown(models, value=models[0], label="model (backend / adapter)")
                 image = gr.Image(sources=["upload", "webcam"], type="numpy", label="photo", elem_id="photo")
                 analyse = gr.Button("Analyse", variant="primary", elem_id="analyse")
                 if examples:
-                    gr.Examples(examples, inputs=[image])
-                clip = gr.Video(label="short video", sources=["upload"])
-                run_video = gr.Button("Analyse video")
+                    gr.Examples(examples, inputs=[image], label="examples (see the README for what each is)")
             with gr.Column(scale=1):
+                face = gr.Radio([], label="face", visible=False, elem_id="face-select")
                 emotion = gr.Label(label="emotion", num_top_classes=3, elem_id="emotion")
                 annotated = gr.Image(label="annotated", interactive=False, elem_id="annotated")
                 bars = gr.HTML(elem_id="au-bars")
             with gr.Column(scale=1):
-                chat = gr.Chatbot(label="reasoning", elem_id="chat", height=420)
+                chat = gr.Chatbot(label="reasoning", elem_id="chat", height=460)
                 question = gr.Textbox(placeholder="Ask about this face, e.g. Why not fear?", label="follow-up")
                 send = gr.Button("Ask", elem_id="ask")
-        timeline = gr.Dataframe(headers=["time (s)", "faces", "emotion", "confidence", "AUs present"],
+                with gr.Accordion("AU glossary", open=True):
+                    glossary = gr.HTML(render.glossary_html(None), elem_id="glossary")
+                downloads = gr.File(label="downloads (JSON, CSV, annotated image)", file_count="multiple",
+                                    interactive=False, elem_id="downloads")  # fmt: skip
+        with gr.Row():
+            with gr.Column(scale=1):
+                clip = gr.Video(label="video", sources=["upload"])
+                run_video = gr.Button("Analyse video", elem_id="analyse-video")
+            with gr.Column(scale=2):
+                tracks = gr.Textbox(label="face tracks", lines=3, interactive=False, elem_id="tracks")
+                annotated_video = gr.Video(label="annotated video", interactive=False, elem_id="annotated-video")
+                video_json = gr.File(label="video analysis (JSON)", interactive=False, height=90, elem_id="video-json")
+        timeline = gr.Dataframe(headers=["time (s)", "track", "emotion", "confidence", "AUs present"],
                                 label="video timeline", interactive=False, elem_id="timeline")  # fmt: skip
-        outputs = [chat, conversation, annotated, bars, emotion, question]
+        outputs = [chat, conversation, annotated, bars, emotion, question, result, face, downloads, glossary]
         analyse.click(handlers.ask, [image, model, chat, conversation], outputs, api_name="analyse")
         send.click(handlers.follow_up, [question, model, chat, conversation, image], outputs, api_name="follow_up")
         question.submit(handlers.follow_up, [question, model, chat, conversation, image], outputs, api_name=False)
-        run_video.click(handlers.video, [clip, model], [timeline], api_name="video")
+        face.change(handlers.select_face, [face, result], [bars, emotion], api_name=False)
+
+        def video(path, model_id, progress=gr.Progress()):  # noqa: B008 - Gradio's way to ask for a progress bar
+            return handlers.video(path, model_id, progress)
+
+        run_video.click(video, [clip, model], [timeline, tracks, annotated_video, video_json], api_name="video")
     return demo
 
 
