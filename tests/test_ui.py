@@ -27,12 +27,12 @@ def page(tmp_path_factory):
     if CHROMIUM is None:
         pytest.skip("no chromium on this machine (make test installs Debian's chromium where it can)")
     playwright_api = pytest.importorskip("playwright.sync_api")
-    from emoreason.samples import write_sample_images
+    from emoreason.samples import write_demo_examples
     from emoreason.serving.gateway import create_app
     from emoreason.serving.server import BackgroundServer, build_engines
     from emoreason.ui.app import GatewayClient, build_demo
 
-    samples = [str(p) for p in write_sample_images(tmp_path_factory.mktemp("samples"))]
+    samples = [str(p) for p in write_demo_examples(tmp_path_factory.mktemp("samples"))]
     engines = build_engines("embedded")
     port = _free_port()
     with BackgroundServer(create_app(engines)) as gateway:
@@ -115,6 +115,16 @@ def test_two_faces_get_a_face_selector(page):
     page.wait_for_selector("#au-bars :text('Face 2 of 2')", timeout=30_000)
     assert page.locator("#chat h3:has-text('Face 2: Happiness')").count() == 1
     _shot(page, "ui-two-faces.png")
+
+
+def test_a_photo_without_a_face_says_so(page):
+    page.locator("#photo input[type=file]").set_input_files(page.samples[3])  # coffee.png
+    page.wait_for_timeout(1000)
+    page.click("#analyse")
+    page.wait_for_selector("#chat :text('No face was found in this image.')", timeout=60_000)
+    assert "No face found" in page.locator("#au-bars").inner_text()
+    assert page.locator(":text-is('Error')").count() == 0
+    _shot(page, "ui-no-face.png")
 
 
 def test_video_timeline_tracks_and_annotated_clip(page, astronaut, tmp_path):

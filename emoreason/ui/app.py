@@ -248,7 +248,9 @@ def build_demo(client: GatewayClient, examples: list[str] | None = None):
                 image = gr.Image(sources=["upload", "webcam"], type="numpy", label="photo", elem_id="photo")
                 analyse = gr.Button("Analyse", variant="primary", elem_id="analyse")
                 if examples:
-                    gr.Examples(examples, inputs=[image], label="examples (see the README for what each is)")
+                    gr.Examples(
+                        examples, inputs=[image], label="examples: a smile, two faces, a greyscale face, no face"
+                    )
             with gr.Column(scale=1):
                 face = gr.Radio([], label="face", visible=False, elem_id="face-select")
                 emotion = gr.Label(label="emotion", num_top_classes=3, elem_id="emotion")
@@ -286,9 +288,9 @@ def build_demo(client: GatewayClient, examples: list[str] | None = None):
 
 
 def run_ui(gateway: str | None, api_key: str | None, host: str, port: int, share: bool = False) -> None:
-    from ..samples import write_sample_images
+    from ..samples import write_demo_examples
 
-    samples = [str(p) for p in write_sample_images(Path.home() / ".cache" / "emoreason" / "samples")]
+    samples = [str(p) for p in write_demo_examples(Path.home() / ".cache" / "emoreason" / "samples")]
     if gateway:
         demo = build_demo(GatewayClient(gateway, api_key), samples)
         demo.launch(server_name=host, server_port=port, share=share)
