@@ -127,6 +127,18 @@ def test_a_photo_without_a_face_says_so(page):
     _shot(page, "ui-no-face.png")
 
 
+def test_an_image_the_gateway_refuses_is_a_sentence_not_a_red_error(page, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (4, 4), "white").save(tmp_path / "tiny.png")
+    page.locator("#photo input[type=file]").set_input_files(str(tmp_path / "tiny.png"))
+    page.wait_for_timeout(1000)
+    page.click("#analyse")
+    page.wait_for_selector("#chat :text('Could not analyse this: image_url: image too small')", timeout=60_000)
+    assert page.locator(":text-is('Error')").count() == 0
+    _shot(page, "ui-refused.png")
+
+
 def test_video_timeline_tracks_and_annotated_clip(page, astronaut, tmp_path):
     import cv2
 

@@ -83,6 +83,15 @@ def _rgb(image) -> np.ndarray:
     return np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=np.uint8)
 
 
+def _one_line(exc: Exception) -> str:
+    """The gateway's own message for a refused request ('image_url: image too small (1x1 px; ...)'), else the
+    exception's first line."""
+    body = getattr(exc, "body", None)  # openai.APIStatusError: the JSON error the gateway sent
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _face_index(choice: str | None) -> int:
     """'Face 2: anger' -> 1 (the face selector's entries come from render.face_choices)."""
     try:
@@ -158,8 +167,11 @@ class DemoHandlers:
             if follow:
                 conversation = [*conversation, {"role": "assistant", "content": text}]
                 yield (done + [render.follow_up_message(text)], conversation, *(skip,) * 4, "", *(skip,) * 3)
-        except Exception as exc:  # noqa: BLE001 - shown to the user as one line
-            raise gr.Error(f"{type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - one line for the user, in the chat and as a warning; no traceback
+            message = _one_line(exc)
+            gr.Warning(message)
+            failed = {"role": "assistant", "content": f"Could not analyse this: {message}"}
+            yield (done + [failed], conversation, *(skip,) * 4, "", *(skip,) * 3)
 
     def select_face(self, choice, result):
         """The face selector: that face's AU bars and emotion scores."""
