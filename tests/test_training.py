@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from emoreason.training.config import load_recipe
@@ -104,6 +105,25 @@ def test_killed_run_resumes_from_its_last_checkpoint(sft_run, workdir):
     state = json.loads((out / "checkpoint-45" / "trainer_state.json").read_text())
     steps = [e["step"] for e in state["log_history"] if "loss" in e]
     assert steps == list(range(5, 46, 5))  # one history, not restarted from step 0
+
+
+def test_a_full_fine_tune_resumes_from_its_checkpoint_weights(workdir):
+    """The Trainer's own resume loads none of a Qwen-VL's weights (transformers#43701: the checkpoint is in the hub
+    layout, the model is not), silently; a full fine-tune resumed from a random start once. Asked again after
+    finishing, a run saves what its last checkpoint holds, not what it started from."""
+    from safetensors.torch import load_file
+
+    out = workdir["root"] / "full"
+    common = ["finetune=full", f"trainer.output_dir={out}", "trainer.max_steps=2", "trainer.save_steps=2"]
+    _train("sft", workdir, *common)
+    _train("sft", workdir, *common)  # resumes at checkpoint-2, finds nothing left to do, saves the model
+    saved, checkpoint = (
+        load_file(out / "model" / "model.safetensors"),
+        load_file(out / "checkpoint-2" / "model.safetensors"),
+    )
+    start = load_file(Path(workdir["model"]) / "model.safetensors")
+    name = "model.embed_tokens.weight"  # the hub layout's name, in all three files
+    assert torch.equal(saved[name], checkpoint[name]) and not torch.equal(saved[name], start[name])
 
 
 def test_grpo_from_the_sft_adapter_logs_each_reward(sft_run, workdir):

@@ -235,6 +235,13 @@ def prepared_dataset(recipe: Recipe, args: Any, require_description: bool) -> An
     return dataset
 
 
+def _at(recipe: Recipe, checkpoint: str | None) -> Recipe:
+    """The recipe with its model read from `checkpoint` (a full fine-tune's saved weights), if there is one."""
+    from dataclasses import replace
+
+    return replace(recipe, model=checkpoint) if checkpoint else recipe
+
+
 def last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -261,8 +268,13 @@ def run_sft(recipe: Recipe) -> Path:
         },
     )
     dataset = prepared_dataset(recipe, args, require_description=True)
-    model, processor, projector, features = build_model(recipe)
     resume = last_checkpoint(recipe.output_dir)
+    # The Trainer restores a checkpoint's weights with a raw load_state_dict, which matches none of a Qwen-VL's
+    # keys (saved in the hub layout, `visual.*`; held as `model.visual.*`: transformers#43701), silently: a
+    # full fine-tune would go on from its random start with the checkpoint's optimizer and schedule. Load them
+    # as from_pretrained does; the Trainer still restores the optimizer, schedule and RNG. (A LoRA resumes
+    # through peft's load_adapter, which is not affected.)
+    model, processor, projector, features = build_model(_at(recipe, resume) if recipe.finetune == "full" else recipe)
     restore_projector(projector, resume)
     trainer = SFTTrainer(
         model=model,
