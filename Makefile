@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model face-model-ship train-mini bench-mini mini-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-gpu bench-video eval-example results tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-ship train-mini bench-mini bench-mini-ceiling mini-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-gpu bench-video eval-example results tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ face-model: setup
 		--data $(SHARED_DATA)/fer2013/train --out $(FACE_RUN)
 	$(PY) bench/accuracy.py --expression-model $(FACE_RUN)/model --out $(FACE_RUN)/accuracy.json
 
+# What any reader of the mini's inputs (the prior's logits, the face tokens' features) reaches on dev (~2 min).
+bench-mini-ceiling: setup
+	$(PIP) install -q --no-deps .
+	$(PY) bench/mini_ceiling.py --data $(SHARED_DATA) --out out/bench/mini_ceiling.json
+
 # Copy the finished run into the package with its model card (learning curve + the bench figures).
 face-model-ship:
 	$(PY) -c "from emoreason.training.face_model import ship; \
@@ -99,6 +104,11 @@ bench-mini: setup vllm-env
 	$(PIP) install -q --no-deps .
 	OMP_NUM_THREADS=$$(nproc --all) $(PY) bench/mini.py --data $(SHARED_DATA)/fer2013-dev \
 		--model $(MINI_BENCH_MODEL) --adapter $(MINI_BENCH_ADAPTER) --out out/bench/mini.json
+
+# What any reader of the mini's inputs (the prior's logits, the face tokens' features) reaches on dev (~2 min).
+bench-mini-ceiling: setup
+	$(PIP) install -q --no-deps .
+	$(PY) bench/mini_ceiling.py --data $(SHARED_DATA) --out out/bench/mini_ceiling.json
 
 # Copy the finished run into the package (bf16) with its model card (the bench figures when bench-mini ran).
 mini-ship:

@@ -12,6 +12,8 @@ on: all labels, no answer list):
   first --random-faces faces: it never stops before the token limit, so it is the slowest to run);
 - sft: the SFT model (the shipped base, trained in full, with its face projector);
 - grpo: the SFT model + the GRPO adapter (what every VLM path runs by default).
+How often each answer is the prior's most likely emotion (`agrees_with_prior`) says what the
+models follow; `bench/mini_ceiling.py` says how far any reader of the same signals gets.
 For each: accuracy and macro-F1 over FER2013's seven emotions; for the VLMs and the teacher also
 format validity, reasoning-answer consistency, faithfulness to the measured AUs, the mean GRPO
 reward (the mini recipe's weights, strict reading, against the gold emotion and the AUs the
@@ -151,6 +153,9 @@ def main() -> None:
             speed["vllm_agrees_with_transformers"] = round(float(np.mean(same)), 3)
         except RuntimeError as exc:  # vLLM did not start: the other figures still stand; say why
             speed["vllm_error"] = str(exc).strip().splitlines()[-1][:300]
+    # what the VLMs follow: how often their answer is the prior's most likely emotion (the teacher's too)
+    for k in ("teacher", "sft", "grpo"):
+        systems[k]["agrees_with_prior"] = float(np.mean([a == b for a, b in zip(systems[k]["answers"], prior)]))
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
@@ -171,7 +176,8 @@ def main() -> None:
     figures = {f"acc_{k}": s[k]["accuracy"] for k in s} | {f"f1_{k}": s[k]["macro_f1"] for k in s}
     figures |= {f"reward_{k}": s[k]["reward"] for k in s if "reward" in s[k]}
     figures |= {"format_grpo": s["grpo"]["format_valid"], "consistency_grpo": s["grpo"]["consistency"],
-                "faithful_grpo": s["grpo"]["faithful"],
+                "faithful_grpo": s["grpo"]["faithful"], "prior_agree_sft": s["sft"]["agrees_with_prior"],
+                "prior_agree_grpo": s["grpo"]["agrees_with_prior"],
                 "tokens_grpo": s["grpo"]["tokens"], "cut_off_grpo": s["grpo"]["cut_off"], **speed,
                 "seconds": result["seconds"]}  # fmt: skip
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
