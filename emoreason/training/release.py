@@ -166,15 +166,22 @@ def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
     if not figures:
         return "\n".join([*lines, "Not measured yet: run `make bench-mini`, then `make mini-ship` again."])
     lines += [f"Measured on {figures.get('machine', '?')}, {figures.get('date', '?')}, in one run.", "",
-              "| system | accuracy | macro-F1 | format | consistency | faithful | mean reward | tokens | cut off |",
-              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "| system | accuracy | macro-F1 | format | consistency | faithful | mean reward | answer = prior's "
+              "| tokens | cut off |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, row in figures["systems"].items():
-        keys = ("accuracy", "macro_f1", "format_valid", "consistency", "faithful", "reward")
+        keys = ("accuracy", "macro_f1", "format_valid", "consistency", "faithful", "reward", "agrees_with_prior")
         cells = [f"{row[k]:.3f}" if k in row else "-" for k in keys]
         cells += [f"{row['tokens']:.1f}" if "tokens" in row else "-", str(row.get("cut_off", "-"))]
         faces = f" ({row['faces']} faces)" if "faces" in row else ""
         lines.append(f"| {name}{faces} | {' | '.join(cells)} |")
     lines += ["", "Speed: " + ", ".join(f"{k} {v}" for k, v in figures.get("speed", {}).items())]
+    ceiling = Path(bench).with_name("mini_ceiling.json") if bench else None
+    if ceiling is not None and ceiling.is_file():  # bench/mini_ceiling.py: how far the mini's inputs go
+        acc = json.loads(ceiling.read_text())["accuracy"]
+        lines += ["", "What any reader of the mini's inputs reaches (bench/mini_ceiling.py: logistic regression "
+                  "fit on the same training faces, best of three strengths chosen on dev): the prior's logits "
+                  f"{acc['logits']:.3f}, the face tokens' features {acc['features']:.3f}, both {acc['both']:.3f}, "
+                  f"against the prior's own answer {acc['prior']:.3f}."]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -66,46 +66,25 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...analyzer import Analyzer
-    from ...annotate import annotate_result
-    from ...face.frontend import FrontEndConfig
-    from ...imageio import InputError, expand_inputs
+    from ...imageio import expand_inputs
     from .. import CommandError, report_error
 
     paths = expand_inputs(args.paths)
     if not paths:
         raise CommandError("no input files found")
-    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
-    expression = {"expression_model": args.expression_model} if args.expression_model else {}
-    config = FrontEndConfig(face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size,
-                            max_faces=args.max_faces, **expression)  # fmt: skip
+    analyzer, smoothing = _analyzer(args)
     try:
         out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     except OSError as exc:
+        analyzer.close()
         report_error(f"--out {args.out}: cannot write ({exc.strerror or type(exc).__name__})")
         return 1
-    # The front-end in a worker process: an image that crashes native code fails alone, the batch goes on.
-    from ...video import AUSmoothing
-
-    try:
-        smoothing = None if args.no_smoothing else AUSmoothing(args.smooth_alpha, args.hysteresis)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    if args.workers < 1:
-        raise CommandError(f"--workers {args.workers}: expected at least 1")
-    analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, isolate_frontend=True,
-                        workers=args.workers, **backend_options(args))  # fmt: skip
     progress = None
     if len(paths) > 1 and not args.quiet:
         from tqdm import tqdm
 
         progress = tqdm(total=len(paths), unit="file", file=sys.stderr)
-    failed, written = 0, 0
-    csv_out = None
-    if args.format == "csv":
-        from ...tables import CSVWriter
-
-        csv_out = CSVWriter(out)
+    writer, failed = ResultWriter(out, args.format, args.landmarks), 0
     try:
         for result in analyzer.analyze_many(paths, fps=args.fps, smoothing=smoothing):
             if progress:
@@ -113,27 +92,10 @@ def run(args: argparse.Namespace) -> int:
             if result.error:
                 failed += 1
                 report_error(result.error)
-            if args.format == "json":  # a list, streamed: a folder of any size is never held in memory
-                text = json.dumps(result.to_dict(landmarks=args.landmarks), indent=2, ensure_ascii=False)
-                out.write(("[\n" if written == 0 else ",\n") + text)
-                written += 1
-            elif csv_out is not None:
-                csv_out.write(result)
-                out.flush()
-            elif args.format == "jsonl":
-                out.write(json.dumps(result.to_dict(landmarks=args.landmarks), ensure_ascii=False) + "\n")
-                out.flush()
-            elif not result.error:
-                out.write(result.to_text() + "\n")
+            writer.write(result)
             if args.annotate and not result.error:
-                try:
-                    for path in annotate_result(result, args.annotate):
-                        print(f"annotated: {path}", file=sys.stderr)
-                except (OSError, InputError) as exc:
-                    failed += 1
-                    report_error(f"{result.source}: cannot write the annotation ({exc})")
-        if args.format == "json":
-            out.write("\n]\n" if written else "[]\n")
+                failed += _annotate(result, args.annotate)
+        writer.close()
     finally:
         if progress:
             progress.close()
@@ -142,5 +104,74 @@ def run(args: argparse.Namespace) -> int:
         analyzer.close()
     if failed:
         print(f"emoreason: {failed} of {len(paths)} inputs failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _analyzer(args: argparse.Namespace):
+    """The Analyzer the flags ask for (its front-end in worker processes: an image that crashes native code
+    fails alone, the batch goes on) and the video smoothing; a bad flag value is a CommandError."""
+    from ...analyzer import Analyzer
+    from ...face.frontend import FrontEndConfig
+    from ...video import AUSmoothing
+    from .. import CommandError
+
+    labels = [x.strip() for x in args.labels.split(",")] if args.labels else None
+    expression = {"expression_model": args.expression_model} if args.expression_model else {}
+    config = FrontEndConfig(face_mode=args.face_mode, detector=args.detector, min_face_size=args.min_face_size,
+                            max_faces=args.max_faces, **expression)  # fmt: skip
+    try:
+        smoothing = None if args.no_smoothing else AUSmoothing(args.smooth_alpha, args.hysteresis)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    if args.workers < 1:
+        raise CommandError(f"--workers {args.workers}: expected at least 1")
+    analyzer = Analyzer(backend=args.backend, frontend=config, labels=labels, isolate_frontend=True,
+                        workers=args.workers, **backend_options(args))  # fmt: skip
+    return analyzer, smoothing
+
+
+class ResultWriter:
+    """Each result in the chosen --format as it comes: text, jsonl, csv (one header), or json (one list,
+    streamed: a folder of any size is never held in memory)."""
+
+    def __init__(self, out, fmt: str, landmarks: bool):
+        self.out, self.format, self.landmarks, self.written = out, fmt, landmarks, 0
+        self.csv = None
+        if fmt == "csv":
+            from ...tables import CSVWriter
+
+            self.csv = CSVWriter(out)
+
+    def write(self, result) -> None:
+        if self.format == "json":
+            text = json.dumps(result.to_dict(landmarks=self.landmarks), indent=2, ensure_ascii=False)
+            self.out.write(("[\n" if self.written == 0 else ",\n") + text)
+        elif self.csv is not None:
+            self.csv.write(result)
+        elif self.format == "jsonl":
+            self.out.write(json.dumps(result.to_dict(landmarks=self.landmarks), ensure_ascii=False) + "\n")
+        elif not result.error:
+            self.out.write(result.to_text() + "\n")
+        self.written += 1
+        if self.format in ("csv", "jsonl"):
+            self.out.flush()
+
+    def close(self) -> None:
+        if self.format == "json":
+            self.out.write("\n]\n" if self.written else "[]\n")
+
+
+def _annotate(result, folder: str) -> int:
+    """Write the annotated picture(s) of a result; 1 if that failed (said on stderr), else 0."""
+    from ...annotate import annotate_result
+    from ...imageio import InputError
+    from .. import report_error
+
+    try:
+        for path in annotate_result(result, folder):
+            print(f"annotated: {path}", file=sys.stderr)
+    except (OSError, InputError) as exc:
+        report_error(f"{result.source}: cannot write the annotation ({exc})")
         return 1
     return 0
