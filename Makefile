@@ -62,11 +62,6 @@ face-model: setup
 		--data $(SHARED_DATA)/fer2013/train --out $(FACE_RUN)
 	$(PY) bench/accuracy.py --expression-model $(FACE_RUN)/model --out $(FACE_RUN)/accuracy.json
 
-# What any reader of the mini's inputs (the prior's logits, the face tokens' features) reaches on dev (~2 min).
-bench-mini-ceiling: setup
-	$(PIP) install -q --no-deps .
-	$(PY) bench/mini_ceiling.py --data $(SHARED_DATA) --out out/bench/mini_ceiling.json
-
 # Copy the finished run into the package with its model card (learning curve + the bench figures).
 face-model-ship:
 	$(PY) -c "from emoreason.training.face_model import ship; \
