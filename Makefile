@@ -75,12 +75,13 @@ face-model-ship:
 # into the package with its model card.
 MINI_RUN ?= out/mini
 MINI_POOL ?= 400
+MINI_OVERRIDES ?=  # recipe overrides for an experiment, e.g. sft:trainer.num_train_epochs=2 (the shipped run has none)
 MINI_DATA := $(MINI_RUN)/data
 train-mini: setup $(MINI_DATA)/all.jsonl
 	$(PIP) install -q --no-deps .
 	OMP_NUM_THREADS=$$(nproc --all) $(VENV)/bin/emoreason train loop --config mini/sft --grpo-config mini/grpo \
 		--rounds 1 --pool-limit $(MINI_POOL) --out $(MINI_RUN)/loop \
-		model=$(MINI_RUN)/base train_file=$(MINI_DATA)/all.jsonl
+		model=$(MINI_RUN)/base train_file=$(MINI_DATA)/all.jsonl $(MINI_OVERRIDES)
 
 $(MINI_DATA)/all.jsonl:
 	$(PIP) install -q --no-deps .

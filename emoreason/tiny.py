@@ -148,9 +148,8 @@ def _processor(family: str, tokenizer):
 
 
 def _config(family: str, tokenizer, size: Size = SIZES["tiny"]):
+    """The family's config at `size`: one text model and vision tower per family, the special tokens' ids."""
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    head_dim = size.hidden // size.heads
-    tie = size.tie_embeddings
     text = dict(
         vocab_size=len(tokenizer),
         hidden_size=size.hidden,
@@ -162,58 +161,70 @@ def _config(family: str, tokenizer, size: Size = SIZES["tiny"]):
         bos_token_id=ids["<|endoftext|>"],
         eos_token_id=ids["<|im_end|>"],
         pad_token_id=ids["<|endoftext|>"],
-        tie_word_embeddings=tie,
+        tie_word_embeddings=size.tie_embeddings,
     )
     tokens = dict(
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=size.tie_embeddings,
     )
+    build = {"qwen3_vl": _qwen3_vl_config, "qwen2_5_vl": _qwen2_5_vl_config}.get(family, _qwen2_vl_config)
+    return build(text, tokens, size)
+
+
+def _qwen3_vl_config(text: dict, tokens: dict, size: Size):
+    from transformers import Qwen3VLConfig
+
     # mrope splits each head's rotary half (head_dim / 2 = 16 frequencies) into t, h, w parts.
-    if family == "qwen3_vl":
-        from transformers import Qwen3VLConfig
+    head_dim = size.hidden // size.heads
+    text.update(
+        head_dim=head_dim,
+        rope_parameters={
+            "rope_type": "default",
+            "rope_theta": 5e5,
+            "mrope_section": [head_dim // 2 - 2 * (head_dim // 6), head_dim // 6, head_dim // 6],
+            "mrope_interleaved": True,
+        },
+    )
+    vision = dict(
+        depth=size.vision_depth,
+        hidden_size=size.vision_hidden,
+        intermediate_size=size.vision_intermediate,
+        num_heads=size.vision_heads,
+        patch_size=16,
+        out_hidden_size=size.hidden,
+        num_position_embeddings=64,
+        deepstack_visual_indexes=[0],
+    )
+    return Qwen3VLConfig(text_config=text, vision_config=vision, **tokens)
 
-        text.update(
-            head_dim=head_dim,
-            rope_parameters={
-                "rope_type": "default",
-                "rope_theta": 5e5,
-                "mrope_section": [head_dim // 2 - 2 * (head_dim // 6), head_dim // 6, head_dim // 6],
-                "mrope_interleaved": True,
-            },
-        )
-        vision = dict(
-            depth=size.vision_depth,
-            hidden_size=size.vision_hidden,
-            intermediate_size=size.vision_intermediate,
-            num_heads=size.vision_heads,
-            patch_size=16,
-            out_hidden_size=size.hidden,
-            num_position_embeddings=64,
-            deepstack_visual_indexes=[0],
-        )
-        return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **tokens)
+
+def _qwen2_5_vl_config(text: dict, tokens: dict, size: Size):
+    from transformers import Qwen2_5_VLConfig
+
     text.update(rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": list(size.mrope)})
-    if family == "qwen2_5_vl":
-        from transformers import Qwen2_5_VLConfig
+    vision = dict(
+        depth=size.vision_depth,
+        hidden_size=size.vision_hidden,
+        intermediate_size=size.vision_intermediate,
+        num_heads=size.vision_heads,
+        out_hidden_size=size.hidden,
+        fullatt_block_indexes=[size.vision_depth - 1],
+        window_size=56,
+    )
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **tokens)
 
-        vision = dict(
-            depth=size.vision_depth,
-            hidden_size=size.vision_hidden,
-            intermediate_size=size.vision_intermediate,
-            num_heads=size.vision_heads,
-            out_hidden_size=size.hidden,
-            fullatt_block_indexes=[size.vision_depth - 1],
-            window_size=56,
-        )
-        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **tokens)
+
+def _qwen2_vl_config(text: dict, tokens: dict, size: Size):
     from transformers import Qwen2VLConfig
 
+    text.update(rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": list(size.mrope)})
     vision = dict(depth=size.vision_depth, embed_dim=size.vision_hidden,
                   mlp_ratio=size.vision_intermediate // size.vision_hidden, num_heads=size.vision_heads,
                   hidden_size=size.hidden)  # fmt: skip
-    return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **tokens)
+    return Qwen2VLConfig(text_config=text, vision_config=vision, **tokens)
 
 
 def make_tiny_model(out: str | Path, family: str = "qwen2_5_vl", seed: int = 0, size: str = "tiny") -> Path:

@@ -117,21 +117,8 @@ def load_model(
     if config.model_type not in SUPPORTED_FAMILIES:
         raise ValueError(f"{name}: model type {config.model_type!r} is not a Qwen-VL family ({SUPPORTED_FAMILIES})")
 
-    kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
-    if attn_implementation:
-        kwargs["attn_implementation"] = attn_implementation
-    if quantization:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = (
-            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype)
-            if quantization == "4bit"
-            else BitsAndBytesConfig(load_in_8bit=True)
-        )
-    if device_map is not None:
-        kwargs["device_map"] = device_map
-    elif quantization or device.startswith("cuda"):
-        kwargs["device_map"] = {"": device}
+    kwargs = _from_pretrained_kwargs(torch_dtype, device, device_map, quantization, attn_implementation)
+    kwargs["trust_remote_code"] = trust_remote_code
     vlm = AutoModelForImageTextToText.from_pretrained(name, **kwargs)
     if "device_map" not in kwargs:
         vlm = vlm.to(device)
@@ -155,6 +142,29 @@ def load_model(
         adapter=str(adapter) if adapter else None,
         face_projector=projector,
     )
+
+
+def _from_pretrained_kwargs(
+    torch_dtype: Any, device: str, device_map: str | dict | None, quantization: str | None, attn: str | None
+) -> dict[str, Any]:
+    """dtype, attention, bitsandbytes quantization and placement for from_pretrained (a quantized or CUDA
+    model is placed by device_map; a CPU one is moved with .to afterwards)."""
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if attn:
+        kwargs["attn_implementation"] = attn
+    if quantization:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = (
+            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype)
+            if quantization == "4bit"
+            else BitsAndBytesConfig(load_in_8bit=True)
+        )
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    elif quantization or device.startswith("cuda"):
+        kwargs["device_map"] = {"": device}
+    return kwargs
 
 
 def write_weight_index(folder: str | os.PathLike) -> Path:

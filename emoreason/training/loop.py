@@ -71,10 +71,7 @@ def run_loop(
 
         explain = _sample(pool, pool_limit, seed=k)
         accepted, rejected = synthesize(grpo_k, grpo_adapter, explain, max_new_tokens)
-        write_jsonl(accepted, round_dir / "accepted.jsonl")
-        (round_dir / "rejected.jsonl").write_text(
-            "".join(json.dumps({**r.to_json(), "reason": why, "analysis": text}) + "\n" for r, why, text in rejected)
-        )
+        _write_outcome(round_dir, accepted, rejected)
         metrics = {
             "round": k,
             "sft_records": len(explained),
@@ -120,6 +117,14 @@ def synthesize(
             else:
                 accepted.append(replace(record, description=text))
     return accepted, rejected
+
+
+def _write_outcome(round_dir: Path, accepted: list[TrainingRecord], rejected: list[tuple[TrainingRecord, str, str]]):
+    """accepted.jsonl (the next round's new SFT records) and rejected.jsonl (each with why, and its analysis)."""
+    write_jsonl(accepted, round_dir / "accepted.jsonl")
+    (round_dir / "rejected.jsonl").write_text(
+        "".join(json.dumps({**r.to_json(), "reason": why, "analysis": text}) + "\n" for r, why, text in rejected)
+    )
 
 
 def _sample(pool: list[TrainingRecord], limit: int | None, seed: int) -> list[TrainingRecord]:
