@@ -90,11 +90,14 @@ def test_upload_analyse_and_see_the_result(page):
 
 def test_the_reasoning_block_unfolds(page):
     """The reasoning folds away under the headline when the answer is in; one click shows it."""
-    links = page.locator("#chat a[href='#au-12']:visible")
-    assert links.count() == 1  # folded: only the headline's list of present AUs shows AU12
-    page.locator("#chat :text-is('Reasoning')").first.click()
-    page.wait_for_function("() => document.querySelectorAll('#chat a[href=\"#au-12\"]').length > 1", timeout=10_000)
-    assert "lip corners" in page.locator("#chat").inner_text()
+    # Gradio's thought block: a title (role=button, class "expanded" while open) above the content
+    page.wait_for_selector("#chat .thought-group [role=button]:not(.expanded)", timeout=10_000)  # folded
+    visible_links = page.locator("#chat a[href='#au-12']:visible")
+    assert visible_links.count() == 1  # only the headline's list of present AUs shows AU12
+    page.locator("#chat .thought-group [role=button]").first.click()
+    visible_links.nth(1).wait_for(timeout=10_000)  # the reasoning's own AU12 links now show
+    page.wait_for_timeout(500)  # the unfolding animation, before the screenshot
+    assert "lip corners" in page.locator("#chat .thought-group").first.inner_text()
     _shot(page, "ui-reasoning-open.png")
 
 
