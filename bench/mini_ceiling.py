@@ -29,7 +29,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from emoreason.face.face_model import FaceModel  # noqa: E402
@@ -59,7 +58,6 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     t0 = time.perf_counter()
-    torch.manual_seed(0)
     model, data = FaceModel(), Path(args.data)
     parts = [signals(model, data / "fer2013" / "train", True), signals(model, data / "fer2013" / "publictest", False)]
     train = [np.concatenate([p[k] for p in parts]) for k in range(3)]

@@ -82,32 +82,52 @@ def save_annotation(rgb: np.ndarray, analysis: EmotionAnalysis, out_dir: str | P
 def annotate_result(result, out_dir: str | Path) -> list[Path]:
     """Annotate an image or video result from its source file (results do not carry pixels)."""
     from .imageio import load_image
-    from .video import VideoAnalysis, iter_frames
+    from .video import VideoAnalysis
 
     if isinstance(result, VideoAnalysis):
-        wanted = {f.frame_index: f for f in result.frames}
-        paths, writer = [], None
-        video_path = Path(out_dir) / f"{Path(result.source).stem or 'video'}.annotated.avi"
-        try:
-            for index, _, rgb in iter_frames(result.source, fps=result.fps):
-                if index not in wanted:
-                    continue
-                paths.append(save_annotation(rgb, wanted[index], out_dir))
-                frame = np.asarray(annotate(rgb, wanted[index]).convert("RGB"))
-                if writer is None:  # Motion-JPEG in AVI: OpenCV writes it itself, no ffmpeg needed
-                    size = (frame.shape[1], frame.shape[0])
-                    writer = cv2.VideoWriter(str(video_path), MJPG, result.fps, size)
-                writer.write(cv2.cvtColor(cv2.resize(frame, size), cv2.COLOR_RGB2BGR))
-        finally:
-            if writer is not None:
-                writer.release()
-        if writer is not None:
-            paths.append(video_path)
-        return paths + plot_tracks(result, out_dir)
+        paths: list[Path] = []
+
+        def frames():
+            for rgb, frame in annotated_frames(result.source, result):
+                paths.append(save_annotation(rgb, frame, out_dir))
+                yield np.asarray(annotate(rgb, frame).convert("RGB"))
+
+        video_path = write_video(frames(), Path(out_dir) / f"{Path(result.source).stem or 'video'}.annotated.avi",
+                                 result.fps)  # fmt: skip
+        return paths + ([video_path] if video_path else []) + plot_tracks(result, out_dir)
     return [save_annotation(load_image(result.source), result, out_dir)]
 
 
-MJPG = cv2.VideoWriter.fourcc(*"MJPG")  # the method form: the module-level alias is missing from cv2's stubs
+def annotated_frames(path: str, video):
+    """(rgb, that frame's EmotionAnalysis) for each analysed frame of a VideoAnalysis, decoded again from `path`
+    (results do not carry pixels)."""
+    from .video import iter_frames
+
+    wanted = {f.frame_index: f for f in video.frames}
+    for index, _, rgb in iter_frames(path, fps=video.fps):
+        if index in wanted:
+            yield rgb, wanted.pop(index)
+        if not wanted:  # the last analysed frame: the rest of the clip need not be decoded
+            return
+
+
+# OpenCV writes these itself, no ffmpeg: Motion-JPEG in AVI, and VP8 in WebM (what browsers play)
+CODECS = {".avi": "MJPG", ".webm": "VP80"}
+
+
+def write_video(frames, out: Path, fps: float) -> Path | None:
+    """RGB frames into a video at `out` (the codec from its suffix, CODECS); None when there was no frame."""
+    writer, size = None, (0, 0)
+    try:
+        for frame in frames:
+            if writer is None:
+                size = (frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2)  # VP8 needs even sizes
+                writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*CODECS[out.suffix]), fps, size)
+            writer.write(cv2.cvtColor(cv2.resize(frame, size), cv2.COLOR_RGB2BGR))
+    finally:
+        if writer is not None:
+            writer.release()
+    return out if writer is not None else None
 
 
 def plot_tracks(video, out_dir: str | Path, max_aus: int = 6) -> list[Path]:

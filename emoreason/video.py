@@ -144,6 +144,11 @@ class VideoAnalysis:
 
     def to_text(self) -> str:
         """One line per face track (EmotionAnalysis.to_text's counterpart), then the timeline."""
+        lines = [*self.summary_lines(), "  timeline:", *("    " + line for line in self.timeline())]
+        return "\n".join(lines)
+
+    def summary_lines(self) -> list[str]:
+        """The clip's header line, then one line per face track: its dominant emotion (or tie), frames, span."""
         lines = [f"== {self.source} (video, {len(self.frames)} frames at {self.fps:g} fps, "
                  f"{len(self.tracks)} face track(s))"]  # fmt: skip
         for t in self.tracks:
@@ -151,8 +156,7 @@ class VideoAnalysis:
             dominant = s["dominant_emotion"] or "tie between " + " and ".join(s["tied_emotions"] or ["nothing"])
             lines.append(f"  track {s['track_id']}: {dominant} over {s['frames']} frames "
                          f"({s['start_s']:.1f}-{s['end_s']:.1f} s), emotions {s['emotion_share']}")  # fmt: skip
-        lines += ["  timeline:", *("    " + line for line in self.timeline())]
-        return "\n".join(lines)
+        return lines
 
     def timeline(self) -> list[str]:
         """One line per face per sampled frame: time, track, emotion, confidence, the present AUs."""

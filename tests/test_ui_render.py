@@ -45,7 +45,7 @@ def test_every_face_gets_its_own_block_and_headline():
         None,
     ]
     assert messages[3]["content"].startswith("### Face 2: Happiness")
-    assert render.face_choices(_analysis(2)) == ["Face 1: happiness", "Face 2: happiness"]
+    assert render.face_choices(_analysis(2)) == [("Face 1: happiness", 0), ("Face 2: happiness", 1)]
 
 
 def test_while_streaming_the_tags_never_show():

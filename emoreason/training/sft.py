@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -235,13 +236,6 @@ def prepared_dataset(recipe: Recipe, args: Any, require_description: bool) -> An
     return dataset
 
 
-def _at(recipe: Recipe, checkpoint: str | None) -> Recipe:
-    """The recipe with its model read from `checkpoint` (a full fine-tune's saved weights), if there is one."""
-    from dataclasses import replace
-
-    return replace(recipe, model=checkpoint) if checkpoint else recipe
-
-
 def last_checkpoint(output_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -274,7 +268,8 @@ def run_sft(recipe: Recipe) -> Path:
     # full fine-tune would go on from its random start with the checkpoint's optimizer and schedule. Load them
     # as from_pretrained does; the Trainer still restores the optimizer, schedule and RNG. (A LoRA resumes
     # through peft's load_adapter, which is not affected.)
-    model, processor, projector, features = build_model(_at(recipe, resume) if recipe.finetune == "full" else recipe)
+    full_resume = resume and recipe.finetune == "full"
+    model, processor, projector, features = build_model(replace(recipe, model=resume) if full_resume else recipe)
     restore_projector(projector, resume)
     trainer = SFTTrainer(
         model=model,

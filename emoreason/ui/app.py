@@ -22,11 +22,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from ..annotate import annotate
+from ..annotate import annotate, annotated_frames, write_video
 from ..imageio import InputError
 from ..prompting import image_data_url
 from ..types import EmotionAnalysis
@@ -92,16 +91,8 @@ def _one_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _face_index(choice: str | None) -> int:
-    """'Face 2: anger' -> 1 (the face selector's entries come from render.face_choices)."""
-    try:
-        return int(str(choice).split(":")[0].removeprefix("Face ")) - 1
-    except ValueError:
-        return 0
-
-
 class DemoHandlers:
-    """The demo's callbacks. A photo analysis streams PHOTO_OUTPUTS: the chat, the conversation sent to the
+    """The demo's callbacks. A photo analysis streams the photo outputs: the chat, the conversation sent to the
     gateway, the annotated image, the AU bars, the emotion scores, the question box, the result, the face
     selector, the downloads and the AU glossary."""
 
@@ -110,17 +101,31 @@ class DemoHandlers:
         # downloads and annotated videos; Gradio serves files from the system temp dir
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="emoreason-ui-"))
 
-    def _unchanged(self, history, conversation):
+    @staticmethod
+    def _chat_only(history, conversation, question=None):
+        """The photo outputs with only the chat (and the conversation) changed; `question` "" clears the box."""
         import gradio as gr
 
-        return (history, conversation, *(gr.update() for _ in range(8)))
+        skip = gr.update()
+        return (
+            history,
+            conversation,
+            skip,
+            skip,
+            skip,
+            skip if question is None else question,
+            skip,
+            skip,
+            skip,
+            skip,
+        )
 
     def ask(self, image, model, history, conversation):
         import gradio as gr
 
         if image is None:  # a hint, not an error: nothing else on the page changes
             gr.Info("Upload or take a photo first.")
-            yield self._unchanged(history, conversation)
+            yield self._chat_only(history, conversation)
             return
         rgb = _rgb(image)
         prompt = "Which emotion does this face show? Reason from the Action Units."
@@ -136,7 +141,7 @@ class DemoHandlers:
                 else "Type a question, e.g. 'Why not fear?'" if not question.strip() else None)  # fmt: skip
         if hint:
             gr.Info(hint)
-            yield self._unchanged(history, conversation)
+            yield self._chat_only(history, conversation)
             return
         conversation = [*conversation, {"role": "user", "content": question}]
         history = [*history, {"role": "user", "content": question}]
@@ -146,38 +151,36 @@ class DemoHandlers:
         import gradio as gr
 
         done = list(history)  # the turns before this answer; the answer is re-rendered on every chunk
-        skip = gr.update()
         text = ""
         try:
             for text, result in self.client.stream_chat(model, conversation):
                 if follow:
-                    yield (done + [render.follow_up_message(text)], conversation, *(skip,) * 4, "", *(skip,) * 3)
+                    yield self._chat_only(done + [render.follow_up_message(text)], conversation, "")
                     continue
                 if result is None:
-                    yield (done + [render.streaming_message(text)], conversation, *(skip,) * 4, "", *(skip,) * 3)
+                    yield self._chat_only(done + [render.streaming_message(text)], conversation, "")
                     continue
                 analysis = EmotionAnalysis.from_dict(result)
                 choices = render.face_choices(analysis)
                 files = render.write_downloads(analysis, rgb, tempfile.mkdtemp(dir=self.work_dir))
-                selector = gr.update(choices=choices, value=choices[0] if choices else None, visible=len(choices) > 1)
+                selector = gr.update(choices=choices, value=0 if choices else None, visible=len(choices) > 1)
                 answered = [*conversation, {"role": "assistant", "content": text}]
                 shown = (annotate(rgb, analysis), render.au_bars(analysis), render.scores(analysis), "", result)
                 extras = (selector, [str(p) for p in files], render.glossary_html(analysis))
                 yield (done + render.reasoning_messages(analysis), answered, *shown, *extras)
             if follow:
                 conversation = [*conversation, {"role": "assistant", "content": text}]
-                yield (done + [render.follow_up_message(text)], conversation, *(skip,) * 4, "", *(skip,) * 3)
+                yield self._chat_only(done + [render.follow_up_message(text)], conversation, "")
         except Exception as exc:  # noqa: BLE001 - one line for the user, in the chat and as a warning; no traceback
             message = _one_line(exc)
             gr.Warning(message)
             failed = {"role": "assistant", "content": f"Could not analyse this: {message}"}
-            yield (done + [failed], conversation, *(skip,) * 4, "", *(skip,) * 3)
+            yield self._chat_only(done + [failed], conversation, "")
 
-    def select_face(self, choice, result):
-        """The face selector: that face's AU bars and emotion scores."""
+    def select_face(self, index, result):
+        """The face selector (its values are face indices): that face's AU bars and emotion scores."""
         analysis = EmotionAnalysis.from_dict(result) if result else None
-        i = _face_index(choice)
-        return render.au_bars(analysis, i), render.scores(analysis, i)
+        return render.au_bars(analysis, index or 0), render.scores(analysis, index or 0)
 
     def video(self, path, model, progress=None):
         """Frames spread over the whole clip (at most VIDEO_FRAME_BUDGET, 2 per second for short clips), each
@@ -198,10 +201,12 @@ class DemoHandlers:
                   ", ".join(f"AU{a.code}" for a in face.aus if a.present)]
                  for frame in video.frames for face in frame.faces]  # fmt: skip
         rows.sort(key=lambda r: (r[0], str(r[1])))
-        summary = video.to_text().split("  timeline:")[0]
         out = Path(tempfile.mkdtemp(dir=self.work_dir))
         (out / "video.json").write_text(json.dumps(video.to_dict(), indent=2))
-        return rows, summary, str(self._annotated_video(path, video, out / "annotated.webm")), str(out / "video.json")
+        # VP8 WebM: browsers play it; at least 1 frame/s, so a long clip's few frames do not crawl
+        frames = (np.asarray(annotate(rgb, frame).convert("RGB")) for rgb, frame in annotated_frames(path, video))
+        clip = write_video(frames, out / "annotated.webm", max(video.fps, 1.0))
+        return rows, "\n".join(video.summary_lines()), str(clip) if clip else None, str(out / "video.json")
 
     def _analyse_video(self, path: str, model: str, progress) -> VideoAnalysis:
         native, duration = video_info(path)
@@ -226,24 +231,6 @@ class DemoHandlers:
         return VideoAnalysis(
             source=Path(path).name, fps=fps, duration_s=round(duration, 3), frames=frames, tracks=tracker.tracks
         )
-
-    @staticmethod
-    def _annotated_video(path: str, video: VideoAnalysis, out: Path) -> Path:
-        wanted = {f.frame_index: f for f in video.frames}
-        writer = None
-        try:
-            for index, _, rgb in iter_frames(path, fps=video.fps, max_frames=VIDEO_FRAME_BUDGET):
-                if index not in wanted:
-                    continue
-                frame = np.asarray(annotate(rgb, wanted[index]).convert("RGB"))
-                if writer is None:
-                    size = (frame.shape[1] // 2 * 2, frame.shape[0] // 2 * 2)  # VP8 wants even sizes
-                    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"VP80"), max(video.fps, 1.0), size)
-                writer.write(cv2.cvtColor(cv2.resize(frame, size), cv2.COLOR_RGB2BGR))
-        finally:
-            if writer is not None:
-                writer.release()
-        return out
 
 
 def build_demo(client: GatewayClient, examples: list[str] | None = None):

@@ -133,10 +133,10 @@ def au_bars(analysis: EmotionAnalysis | None, face_index: int = 0) -> str:
     return f'<div class="au-bars"><b>{title}</b>{_legend()}{"".join(rows)}</div>'
 
 
-def face_choices(analysis: EmotionAnalysis | None) -> list[str]:
-    """The face selector's entries: 'Face 1: happiness', ... (one per face found)."""
+def face_choices(analysis: EmotionAnalysis | None) -> list[tuple[str, int]]:
+    """The face selector's (label, value) entries: ('Face 1: happiness', 0), ... (one per face found)."""
     faces = analysis.faces if analysis else []
-    return [f"Face {i + 1}: {f.emotion or 'no answer'}" for i, f in enumerate(faces)]
+    return [(f"Face {i + 1}: {f.emotion or 'no answer'}", i) for i, f in enumerate(faces)]
 
 
 def scores(analysis: EmotionAnalysis | None, face_index: int = 0) -> dict[str, float]:
