@@ -410,6 +410,10 @@ def test_run_configuration_file_flags_win_and_the_leaderboard(labelled_folder, t
     report = json.loads((tmp_path / "configured" / "report.json").read_text())
     assert report["n"] == 4 and report["run"]["backend_options"] == {"use_prior": False}
     assert report["run"]["data"] == str(labelled_folder)  # $VARS expanded
+    # a generic reader's report, plots and tables name the data it read, not only "folder"
+    assert report["dataset"] == f"folder: {labelled_folder.name}"
+    md = (tmp_path / "configured" / "report.md").read_text()
+    assert md.startswith(f"# labelled folder ({labelled_folder.name}): embedded")
     capsys.readouterr()
     assert main(["eval", "leaderboard", str(tmp_path / "configured"), "--out", str(tmp_path / "RESULTS.md")]) == 0
     board = (tmp_path / "RESULTS.md").read_text().splitlines()

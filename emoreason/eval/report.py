@@ -36,11 +36,29 @@ SUMMARY = [
 ]
 
 
+GENERIC_READERS = ("csv", "folder", "fea20k")  # benchmarks that read any data: their name alone says too little
+
+
+def dataset_label(benchmark: str | None, data: str | None) -> str:
+    """What a report's data is called in titles and tables: the benchmark, and for a generic reader also the
+    data folder it read ('csv: fer2013-dev')."""
+    name = benchmark or "evaluation"
+    return f"{name}: {Path(str(data)).name}" if name in GENERIC_READERS and data else name
+
+
+def _title(bench, data: str | None) -> str | None:
+    """The benchmark's own title; a generic reader's with the data folder it read ('CSV (fer2013-dev)')."""
+    if bench is None:
+        return None
+    return f"{bench.title} ({Path(str(data)).name})" if bench.name in GENERIC_READERS and data else bench.title
+
+
 def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, config=None,
                  dropped: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
     report: dict[str, Any] = {
         "benchmark": bench.name if bench else None,
-        "title": bench.title if bench else None,
+        "title": _title(bench, getattr(config, "data", None)),
+        "dataset": dataset_label(bench.name if bench else None, getattr(config, "data", None)),
         "run": asdict(config) if config is not None else None,
         "provenance": _provenance(config),
         "n": len(rows),
@@ -285,7 +303,8 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
 
 def _plot_title(report: dict[str, Any]) -> str:
     """Which data and which system a figure shows: the benchmark and the backend (and model)."""
-    run, name = report.get("run") or {}, report.get("benchmark") or "evaluation"
+    run = report.get("run") or {}
+    name = report.get("dataset") or dataset_label(report.get("benchmark"), run.get("data"))
     if not run:
         return name
     model = (run.get("backend_options") or {}).get("model")
@@ -417,9 +436,7 @@ def leaderboard(run_dirs: Sequence[str | Path], title: str = "Results", machine:
         if options.get("use_prior") is False:
             system, prior = system + " (no prior)", "-"
         split = config.get("split") or "default"
-        benchmark = report.get("benchmark") or "?"
-        if benchmark in ("csv", "folder", "fea20k") and config.get("data"):  # generic readers: name the data too
-            benchmark = f"{benchmark}: {Path(str(config['data'])).name}"
+        benchmark = dataset_label(report.get("benchmark") or "?", config.get("data"))
         figures = [summary_value(report, p) for _, p in LEADERBOARD]
         rows.append((benchmark, split, Path(run).name, system, prior, report.get("n"), *figures))
     rows.sort(key=lambda r: (r[0], r[1], -(r[8] if isinstance(r[8], (int, float)) else -1)))
