@@ -54,7 +54,9 @@ def _train(stage, workdir, *overrides):
 @pytest.fixture(scope="module")
 def sft_run(workdir):
     out = workdir["root"] / "sft"
-    proc = _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=40", "trainer.save_steps=20")
+    # 60 steps: the loss falls to ~0.01 and the analysis is learnt word for word. At 40 (loss ~0.15-0.19) which
+    # words were fixed varied between runs (CPU float order): one in four left out "(AU6)".
+    proc = _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=60", "trainer.save_steps=30")
     return out, proc
 
 
@@ -66,14 +68,14 @@ def test_sft_learns_and_saves_an_adapter(sft_run, workdir):
     weights = load_file(out / "adapter" / "adapter_model.safetensors")
     lora_b = [v for k, v in weights.items() if "lora_B" in k]
     assert lora_b and all(float(v.abs().max()) > 0 for v in lora_b)  # B starts at zero: training moved it
-    state = json.loads((out / "checkpoint-40" / "trainer_state.json").read_text())
+    state = json.loads((out / "checkpoint-60" / "trainer_state.json").read_text())
     losses = [e["loss"] for e in state["log_history"] if "loss" in e]
     assert losses[-1] < 0.5 * losses[0]
     assert list((out / "runs").rglob("events.out.tfevents.*"))  # TensorBoard logs
     card = (out / "adapter" / "README.md").read_text()  # ours, not peft's empty template
     fingerprint = json.loads((out / "fingerprint.json").read_text())
     assert card.startswith("# emoreason SFT adapter") and fingerprint["data_sha256"][:16] in card
-    assert "- Steps: 40" in card and "LoRA: r 8" in card and '"loss"' in card
+    assert "- Steps: 60" in card and "LoRA: r 8" in card and '"loss"' in card
 
 
 def _analyze_with(workdir, adapter: Path, max_new_tokens: int) -> dict:
@@ -92,19 +94,16 @@ def _analyze_with(workdir, adapter: Path, max_new_tokens: int) -> dict:
 def test_sft_adapter_loads_in_analyze(sft_run, workdir):
     out, _ = sft_run
     face = _analyze_with(workdir, out / "adapter", 40)["faces"][0]
-    # the taught analysis comes out of the adapted model, in its words: 40 CPU steps do not fix every token, and
-    # which verb comes first ("raised" or the second clause's "pulled up") has differed between runs
-    text = face["text"]
-    assert text.startswith("<think>The cheeks are ") and "(AU6)" in text and "(AU12)" in text, text
+    assert face["text"] == ANALYSIS  # the taught analysis comes out of the adapted model, word for word
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(sft_run, workdir):
     out, _ = sft_run
-    # The first run stopped at step 40 (as if killed there); asking for 45 continues from checkpoint-40.
-    _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=45", "trainer.save_steps=20")
-    state = json.loads((out / "checkpoint-45" / "trainer_state.json").read_text())
+    # The first run stopped at step 60 (as if killed there); asking for 65 continues from checkpoint-60.
+    _train("sft", workdir, f"trainer.output_dir={out}", "trainer.max_steps=65", "trainer.save_steps=30")
+    state = json.loads((out / "checkpoint-65" / "trainer_state.json").read_text())
     steps = [e["step"] for e in state["log_history"] if "loss" in e]
-    assert steps == list(range(5, 46, 5))  # one history, not restarted from step 0
+    assert steps == list(range(5, 66, 5))  # one history, not restarted from step 0
 
 
 def test_a_full_fine_tune_resumes_from_its_checkpoint_weights(workdir):
