@@ -103,3 +103,31 @@ def test_face_model_as_face_token_encoder(drawn_faces, tmp_path, astronaut):
     projector = extractor.new_projector(hidden_size=32)
     assert projector.config.encoder == "emoreason-face" and projector.config.encoder_pretrained == str(out / "model")
     assert tuple(projector(rows).shape) == (2 * 16, 32)
+
+
+def test_a_warm_restart_starts_from_the_finished_model_and_its_card_shows_both_stages(drawn_faces, tmp_path, capsys):
+    import torch
+    from safetensors.torch import load_file
+
+    from emoreason.face.face_model import build_face_net
+    from emoreason.training.face_model import _start_from, ship
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main(["train", "face-model", "--data", str(drawn_faces), "--out", str(first), *TINY]) == 0
+    # the restart's net begins with the first stage's exported weights and normalisation, not at random
+    recipe = load_face_recipe(None, [*TINY, f"init={first / 'model'}"])
+    net = build_face_net(recipe.net)
+    _start_from(first / "model", net, recipe)
+    shipped_weights = load_file(str(first / "model" / "model.safetensors"))
+    assert all(torch.equal(net.state_dict()[k].float(), v.float()) for k, v in shipped_weights.items())
+    assert recipe.net.mean == json.loads((first / "model" / "config.json").read_text())["net"]["mean"]
+    with pytest.raises(ValueError, match="another architecture"):
+        _start_from(first / "model", build_face_net(load_face_recipe(None).net), load_face_recipe(None))
+
+    restart = ["train", "face-model", "--data", str(drawn_faces), "--out", str(second), *TINY, "lr=0.01"]
+    assert main([*restart, f"init={first / 'model'}"]) == 0
+    card = (ship(second, tmp_path / "shipped") / "MODEL_CARD.md").read_text()
+    assert "Then a warm restart" in card
+    assert "| 1 | 2 |" in card and "| 2 | 3 |" in card and "| 2 | 4 |" in card  # stage one's epochs, then two's
+    assert main([*restart, f"init={tmp_path / 'nowhere'}", f"--out={tmp_path / 'third'}"]) == 2
+    assert "nowhere: no face model here" in capsys.readouterr().err  # one line that names the init

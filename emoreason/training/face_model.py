@@ -68,6 +68,9 @@ class FaceModelRecipe:
     threads: int = 0  # torch threads; 0 = every core
     limit: int = 0  # use only the first N training faces (tests); 0 = all
     force_resume: bool = False  # resume the checkpoint in the run folder even if the faces differ
+    # A face model folder whose weights start the run instead of a random initialisation: a second cosine cycle
+    # from a finished run (a warm restart, Loshchilov & Hutter 2017), for a curve still rising when its lr hit 0.
+    init: str = ""
 
 
 def load_face_recipe(path: str | Path | None, overrides: list[str] | None = None) -> FaceModelRecipe:
@@ -210,12 +213,14 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
     torch.set_num_threads(recipe.threads or os.cpu_count() or 1)
     torch.manual_seed(recipe.seed)
     train_x, train_y, val_x, val_y = _face_split(recipe, data, out)
-    recipe.net.mean = float(train_x.mean() / 255.0)
+    recipe.net.mean = float(train_x.mean() / 255.0)  # an init brings its own (_start_from)
     recipe.net.std = float(train_x.std() / 255.0)
     counts = np.bincount(train_y, minlength=len(recipe.net.classes)).astype(np.float64)
     log_prior = torch.tensor(np.log(np.maximum(counts, 1) / counts.sum()), dtype=torch.float32)
 
     net = build_face_net(recipe.net)
+    if recipe.init:  # a resumed warm restart keeps the init's normalisation, and its checkpoint's weights
+        _start_from(Path(recipe.init), net, recipe, weights=not (out / "checkpoint.pt").is_file())
     optimizer = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
                                 weight_decay=recipe.weight_decay)  # fmt: skip
     steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
@@ -248,6 +253,23 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
     writer.close()
     return {"best_epoch": state["best_epoch"], "best_val_uar_tta": state["best_uar"], "seconds": state["seconds"],
             "model": str(out / "model")}  # fmt: skip
+
+
+def _start_from(init: Path, net: torch.nn.Module, recipe: FaceModelRecipe, weights: bool = True) -> None:
+    """Load a finished face model's weights into `net`; its input normalisation comes with them (the weights
+    were learnt on inputs scaled by the same mean and std)."""
+    from safetensors.torch import load_file
+
+    if not (init / "model.safetensors").is_file():
+        raise FileNotFoundError(f"init={init}: no face model here (expected model.safetensors and config.json)")
+    before = json.loads((init / "config.json").read_text())["net"]
+    if (before["layers"], before["channels"], before["classes"]) != (recipe.net.layers, recipe.net.channels,
+                                                                     list(recipe.net.classes)):  # fmt: skip
+        raise ValueError(f"init={init}: another architecture or classes than this recipe's net")
+    recipe.net.mean, recipe.net.std = before["mean"], before["std"]
+    if weights:
+        net.load_state_dict({k: v.float() for k, v in load_file(str(init / "model.safetensors")).items()})
+        print(f"starting from {init} (a warm restart)", file=sys.stderr)
 
 
 def _check_same_faces(out: Path, recipe: FaceModelRecipe, *arrays: np.ndarray) -> None:
@@ -353,7 +375,15 @@ def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = 
     for name in ("model.safetensors", "config.json"):
         shutil.copy2(run / "model" / name, dest / name)
     meta = json.loads((dest / "config.json").read_text())
-    history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    history = _history(run)
+    init = meta["trained"]["recipe"].get("init")
+    if init:  # a warm restart: the card shows the run it started from first, epochs numbered on
+        first = _history(Path(init).parent)
+        meta["trained"]["first_stage"] = json.loads((Path(init) / "config.json").read_text())["trained"]
+        history = [{**h, "stage": 1} for h in first] + [
+            {**h, "stage": 2, "epoch": h["epoch"] + first[-1]["epoch"], "seconds": h["seconds"] + first[-1]["seconds"]}
+            for h in history
+        ]
     bench = json.loads(Path(bench_json).read_text()) if bench_json and Path(bench_json).is_file() else None
     if bench and any(block.get("face_model") != dest.name for block in bench.values()):
         bench = None  # figures from another model's run would mislabel this one
@@ -361,9 +391,16 @@ def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = 
     return dest
 
 
+def _history(run: Path) -> list[dict]:
+    """A run's history.jsonl: one dict per epoch."""
+    return [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+
+
 def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = "emoreason-face") -> str:
     trained, net = meta["trained"], meta["net"]
     recipe = trained["recipe"]
+    stage_one = trained.get("first_stage", trained)  # the run that trained from random initialisation
+    first = stage_one["recipe"]
     hours = history[-1]["seconds"] / 3600  # the history's seconds are cumulative, resumed runs included
     lines = [
         f"# {name}",
@@ -386,14 +423,15 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
         "",
         "## Recipe",
         "",
-        f"seed {recipe['seed']}, {recipe['epochs']} epochs, batch {recipe['batch_size']}, SGD (Nesterov, momentum"
-        f" {recipe['momentum']}) at lr {recipe['lr']} with {recipe['warmup_epochs']} warm-up epoch and a cosine"
-        f" decay, weight decay {recipe['weight_decay']}, label smoothing {recipe['label_smoothing']}, logit"
-        f" adjustment tau={recipe['logit_adjustment']} (balanced logits: the probabilities assume equally likely"
+        f"seed {first['seed']}, {first['epochs']} epochs, batch {first['batch_size']}, SGD (Nesterov, momentum"
+        f" {first['momentum']}) at lr {first['lr']} with {first['warmup_epochs']} warm-up epoch and a cosine"
+        f" decay, weight decay {first['weight_decay']}, label smoothing {first['label_smoothing']}, logit"
+        f" adjustment tau={first['logit_adjustment']} (balanced logits: the probabilities assume equally likely"
         f" emotions), dropout {net['drop_rate']}; augmentation: random {net['input_size']} px crop, flip, rotation"
-        f" +-{recipe['rotate_deg']} deg, scale +-{recipe['scale']}, shift +-{recipe['shift']}, brightness"
-        f" +-{recipe['brightness']}, contrast +-{recipe['contrast']}, random erasing p={recipe['erase_p']}."
-        f" Selected epoch: {trained['epoch']} (best validation UAR with flip TTA).",
+        f" +-{first['rotate_deg']} deg, scale +-{first['scale']}, shift +-{first['shift']}, brightness"
+        f" +-{first['brightness']}, contrast +-{first['contrast']}, random erasing p={first['erase_p']}."
+        f" Selected epoch: {stage_one['epoch']} (best validation UAR with flip TTA).",
+        *_restart_lines(trained),
         "",
         f"Wall time: {hours:.2f} h of training on 2 CPU cores (AMD EPYC, no GPU), sharing them with other work.",
         "No GPU was lent for this run; the same recipe is pure tensor work over a 66 MB uint8 array, so on a GPU an",
@@ -401,11 +439,11 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
         "",
         "## Learning curve (validation split, centre crop; TTA = average with the mirror image)",
         "",
-        "| epoch | train loss | val acc | val UAR | val acc TTA | val UAR TTA |",
-        "|---|---|---|---|---|---|",
+        "| stage | epoch | train loss | val acc | val UAR | val acc TTA | val UAR TTA |",
+        "|---|---|---|---|---|---|---|",
     ]
-    lines += [f"| {h['epoch']} | {h['train_loss']:.3f} | {h['acc']:.3f} | {h['uar']:.3f} | {h['acc_tta']:.3f} |"
-              f" {h['uar_tta']:.3f} |" for h in history]  # fmt: skip
+    lines += [f"| {h.get('stage', 1)} | {h['epoch']} | {h['train_loss']:.3f} | {h['acc']:.3f} | {h['uar']:.3f} |"
+              f" {h['acc_tta']:.3f} | {h['uar_tta']:.3f} |" for h in history]  # fmt: skip
     lines += _card_results(bench) if bench else []
     lines += [
         "",
@@ -416,6 +454,21 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
         "",
     ]
     return "\n".join(lines)
+
+
+def _restart_lines(trained: dict) -> list[str]:
+    """The card's words for a warm restart's second stage (none for a one-stage run)."""
+    if "first_stage" not in trained:
+        return []
+    r, first = trained["recipe"], trained["first_stage"]
+    return [
+        "",
+        f"Then a warm restart (recipe `training/recipes/face-model/fer2013-restart.yaml`): from stage one's selected"
+        f" epoch {first['epoch']} (validation UAR with TTA {first['val']['uar_tta']:.3f}), {r['epochs']} more"
+        f" epochs, one cosine cycle peaking at lr {r['lr']} after {r['warmup_epochs']} warm-up epoch, seed"
+        f" {r['seed']}, the same split and augmentation. Selected: epoch {trained['epoch']} of stage two (epoch"
+        f" {first['recipe']['epochs'] + trained['epoch']} in the curve below).",
+    ]
 
 
 def _card_results(bench: dict) -> list[str]:
