@@ -8,10 +8,12 @@ Three runs, each `--requests` chat completions (the astronaut photo as a data UR
 2. gateway -> vLLM (CPU build, `.venv-vllm`) -> the tiny random Qwen2.5-VL, and beside it the
    direct baseline: the same requests (the very messages the gateway's vLLM backend sends for
    the astronaut, built once) straight to the same vLLM server from the same clients. The
+   gateway runs as deployed, `emoreason serve --backend vllm` in its own process. The
    difference is what the gateway adds (HTTP hop, image decode, face front-end, prompt,
-   parsing): its added p50/p95 latency, its share of the gateway's p50, and the gateway
-   process's own CPU time per request (this process's CPU time in the gateway run minus the
-   direct run's, where only the clients ran here);
+   parsing): its added p50/p95 latency and its share of the gateway's p50, with 1 client
+   (what one request costs) and with `--clients` (where, on a small CPU machine, the
+   gateway's work and vLLM's compete for the same cores), and the CPU time per request of
+   the gateway process and its front-end worker (read from /proc);
 3. gateway -> the transformers backend in-process -> the same tiny model.
 4. overload: `emoreason serve` (embedded engine, 2 slots) in its own process, as deployed, and
    here 8 clients sending a 24 MP JPEG each as fast as they can for `--overload-seconds`, and
@@ -105,6 +107,28 @@ def worker_cpu_s(engines: dict) -> float:
     return total
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process `pid` and its children (Linux /proc)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+            todo += [int(c) for c in children]
+    return total
+
+
+def through_served_gateway(args: list[str], clients: int, requests: int, image_url: str, model: str) -> dict:
+    """The load through `emoreason serve ARGS` in its own process, with the gateway's CPU seconds."""
+    with served_gateway(args) as live:
+        cpu0 = process_tree_cpu_s(live.pid)
+        result = load(live.url, clients, requests, image_url, model)
+        result["gateway_cpu_s"] = process_tree_cpu_s(live.pid) - cpu0  # the gateway and its front-end worker
+        return result
+
+
 def through_gateway(engines: dict, clients: int, requests: int, image_url: str, model: str) -> dict:
     settings = GatewaySettings(max_concurrency=clients, request_timeout_s=600)
     with BackgroundServer(create_app(engines, settings)) as live:
@@ -140,8 +164,8 @@ def direct_to_vllm(url: str, model: str, tokens: int, clients: int, requests: in
 
 
 class _Live:
-    def __init__(self, url: str):
-        self.url = url
+    def __init__(self, url: str, pid: int):
+        self.url, self.pid = url, pid
 
 
 @contextlib.contextmanager
@@ -166,7 +190,7 @@ def served_gateway(args: list[str], startup_s: float = 300.0):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"emoreason serve did not start (exit code {proc.poll()})")
             time.sleep(0.5)
-        yield _Live(url)
+        yield _Live(url, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -281,21 +305,21 @@ def main() -> None:
     command = vllm_command(find_vllm_python(), str(model_dir), "tiny", "127.0.0.1", port, {}, max_model_len=1024,
                            kv_cache="256M", dtype="float32")  # fmt: skip
     with VLLMServer(command, "127.0.0.1", port) as server:
-        engines = build_engines("vllm", name="tiny", base_url=server.url, model="tiny", max_new_tokens=args.tokens)
-        figures["vllm"] = through_gateway(engines, args.clients, args.requests, image_url, "tiny")
-        for engine in engines.values():
-            engine.close()
-        figures["vllm_direct"] = direct_to_vllm(server.url, "tiny", args.tokens, args.clients, args.requests)
-    g, d = figures["vllm"], figures["vllm_direct"]
-    figures["gateway_overhead"] = {
-        "added_p50_ms": g["p50_ms"] - d["p50_ms"],
-        "added_p95_ms": g["p95_ms"] - d["p95_ms"],
-        "share_of_p50": (g["p50_ms"] - d["p50_ms"]) / g["p50_ms"],
-        # the gateway process (HTTP, decoding, prompts, parsing) plus its front-end worker, less the clients' share
-        "cpu_ms_per_request": 1000
-        * (g["process_cpu_s"] + g["frontend_worker_cpu_s"] - d["process_cpu_s"])
-        / args.requests,
-    }
+        gateway = ["--backend", "vllm", "--base-url", server.url, "--model", "tiny", "--name", "tiny", "--timeout",
+                   "600", "--max-new-tokens", str(args.tokens), "--max-concurrency", str(args.clients)]  # fmt: skip
+        for clients, suffix in ((args.clients, ""), (1, "_1client")):
+            n = args.requests if clients > 1 else args.requests // 3
+            figures[f"vllm{suffix}"] = through_served_gateway(gateway, clients, n, image_url, "tiny")
+            figures[f"vllm_direct{suffix}"] = direct_to_vllm(server.url, "tiny", args.tokens, clients, n)
+    figures["gateway_overhead"] = {}
+    for suffix in ("", "_1client"):
+        g, d = figures[f"vllm{suffix}"], figures[f"vllm_direct{suffix}"]
+        figures["gateway_overhead"].update({
+            f"added_p50_ms{suffix}": g["p50_ms"] - d["p50_ms"],
+            f"added_p95_ms{suffix}": g["p95_ms"] - d["p95_ms"],
+            f"share_of_p50{suffix}": (g["p50_ms"] - d["p50_ms"]) / g["p50_ms"],
+            f"cpu_ms_per_request{suffix}": 1000 * g["gateway_cpu_s"] / g["requests"],
+        })  # fmt: skip
 
     analyzer = Analyzer(backend="transformers", model=str(model_dir), max_new_tokens=args.tokens, dtype="float32")
     engines = {"tiny": Engine("tiny", analyzer)}
@@ -308,7 +332,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
     flat = {"clients": args.clients, "requests": args.requests}
-    for name in ("embedded", "vllm", "vllm_direct", "transformers"):
+    for name in ("embedded", "vllm", "vllm_direct", "vllm_1client", "vllm_direct_1client", "transformers"):
         r = figures[name]
         flat.update({f"{name}_rps": round(r["rps"], 3), f"{name}_p50_ms": round(r["p50_ms"], 1),
                      f"{name}_p95_ms": round(r["p95_ms"], 1), f"{name}_failed": r["failed"] + r["lost"]})  # fmt: skip

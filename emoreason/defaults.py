@@ -11,6 +11,10 @@ REQUEST_TIMEOUT_S = 120.0  # one request to a model server / one analysis in the
 MAX_RETRIES = 3  # retries of a failed request to a model server (429, 5xx, timeouts)
 CONCURRENCY = 8  # requests in flight to a model server from one client
 
+# the gateway keeps recent analyses for follow-up turns (which re-send their image), up to this many bytes of
+# pixels per served model: about ten 12-MP photos
+FOLLOW_UP_CACHE_BYTES = 384 * 1024 * 1024
+
 GATEWAY_PORT = 8000  # emoreason serve
 VLLM_PORT = 8001  # emoreason vllm-serve (the gateway's upstream)
 UI_PORT = 7860  # emoreason ui (Gradio's own default)

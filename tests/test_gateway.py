@@ -112,12 +112,32 @@ def test_follow_up_question_about_the_same_image(client, astronaut):
     first = client.chat.completions.create(model="emoreason", messages=[_ask(astronaut)])
     messages = [_ask(astronaut), {"role": "assistant", "content": first.choices[0].message.content},
                 {"role": "user", "content": "Why not fear?"}]  # fmt: skip
-    answer = client.chat.completions.create(model="emoreason", messages=messages).choices[0].message.content
+    reply = client.chat.completions.create(model="emoreason", messages=messages)
+    answer = reply.choices[0].message.content
+    # answered from the first turn's analysis (kept by the image's bytes), not from a second run of the front-end
+    assert reply.model_extra["emoreason"]["timings"] == first.model_extra["emoreason"]["timings"]
     assert answer.startswith("Fear is defined by AU1 (inner brow raiser)")
     assert "support happiness" in answer and "AU12 (lip corner puller)" in answer
     messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": "And why happiness?"}]
     again = client.chat.completions.create(model="emoreason", messages=messages).choices[0].message.content
     assert "The answer is happiness because of" in again
+
+
+def test_recent_analyses_are_bounded_by_the_pixels_they_hold():
+    from emoreason.serving.engine import Analysed, RecentAnalyses
+    from emoreason.types import EmotionAnalysis
+
+    def analysed(n_bytes: int) -> Analysed:
+        return Analysed(EmotionAnalysis("x", 1, 1, [], "embedded"), [], np.zeros(n_bytes, np.uint8))
+
+    recent = RecentAnalyses(max_bytes=250)
+    for key in "abc":
+        recent.put(key, analysed(100))
+    assert recent.get("a") is None and recent.get("b") is not None and len(recent) == 2  # oldest out first
+    recent.put("d", analysed(100))  # "b" was used last: "c" goes
+    assert recent.get("c") is None and recent.get("b") is not None
+    recent.put("huge", analysed(300))  # larger than the whole budget: not kept, nothing else evicted
+    assert recent.get("huge") is None and len(recent) == 2
 
 
 def test_analyze_endpoint_upload_and_base64(gateway, astronaut):

@@ -4,7 +4,9 @@ The front-end (mediapipe graphs) is not thread-safe: one lock. The embedded engi
 OpenAI-compatible client (a vLLM server) are; the in-process transformers backend is not
 and gets a lock of its own. Follow-up questions go to the model for VLM backends (the
 analysis conversation, the model's own answer, then the follow-up turns) and to the FACS
-comparison in followup.py for the embedded engine.
+comparison in followup.py for the embedded engine. A follow-up re-sends its image; the
+engine keeps its recent analyses by the image's bytes (`RecentAnalyses`), so a follow-up
+does not run the front-end and the model's first answer again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..analyzer import Analyzer
+from ..defaults import FOLLOW_UP_CACHE_BYTES
 from ..reasoning.base import analyze_batch
 from ..types import EmotionAnalysis, FaceObservation
 from .followup import answer_follow_up
@@ -29,6 +33,42 @@ class Analysed:
     analysis: EmotionAnalysis
     observations: list[FaceObservation]
     image: np.ndarray | None = None  # the pixels analysed (a follow-up re-sends the first turn exactly)
+
+
+class RecentAnalyses:
+    """The latest analyses by key (the SHA-256 of the image's bytes), least recently used out first, bounded
+    by the pixels they hold (an analysis keeps its image: a VLM's follow-up re-sends the first turn)."""
+
+    def __init__(self, max_bytes: int = FOLLOW_UP_CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, Analysed] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size(analysed: Analysed) -> int:
+        return 0 if analysed.image is None else int(analysed.image.nbytes)
+
+    def get(self, key: str) -> Analysed | None:
+        with self._lock:
+            analysed = self._items.get(key)
+            if analysed is not None:
+                self._items.move_to_end(key)
+            return analysed
+
+    def put(self, key: str, analysed: Analysed) -> None:
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._size(self._items.pop(key))
+            if self._size(analysed) > self.max_bytes:
+                return
+            self._items[key] = analysed
+            self._bytes += self._size(analysed)
+            while self._bytes > self.max_bytes:
+                self._bytes -= self._size(self._items.popitem(last=False)[1])
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def face_header(index: int, box) -> str:
@@ -42,6 +82,7 @@ class Engine:
         self.analyzer = analyzer
         self._frontend_lock = threading.Lock()
         self._backend_lock = contextlib.nullcontext() if analyzer.backend.thread_safe else threading.Lock()
+        self.recent = RecentAnalyses()  # what follow-ups about the same image are answered from
 
     @property
     def backend(self) -> str:
@@ -52,13 +93,14 @@ class Engine:
         with self._frontend_lock:
             return self.analyzer.frontend.observe(rgb)
 
-    def analyze(self, rgb: np.ndarray, source: str = "request") -> Analysed:
+    def analyze(self, rgb: np.ndarray, source: str = "request", key: str | None = None) -> Analysed:
+        """The front-end and the reasoning on one image; kept as `key` in `recent` unless a face failed."""
         t0 = time.perf_counter()
         observations = self.observe(rgb)
         t1 = time.perf_counter()
         with self._backend_lock:
             faces = analyze_batch(self.analyzer.backend, [(observations, rgb)], labels=self.analyzer.labels)[0]
-        return self._analysed(rgb, source, observations, faces, t0, t1)
+        return self._analysed(rgb, source, observations, faces, t0, t1, key)
 
     @property
     def streams(self) -> bool:
@@ -66,7 +108,12 @@ class Engine:
         return self.analyzer.backend.streams
 
     def stream(
-        self, rgb: np.ndarray, observations: list[FaceObservation], frontend_s: float, source: str = "request"
+        self,
+        rgb: np.ndarray,
+        observations: list[FaceObservation],
+        frontend_s: float,
+        source: str = "request",
+        key: str | None = None,
     ) -> Iterator[str | Analysed]:
         """The analysis text as the model writes it (str pieces; with several faces each after a header),
         then the finished `Analysed`. The front-end ran first (`observe`, taking `frontend_s`), so that its
@@ -86,9 +133,9 @@ class Engine:
                     faces.append(to_face_analysis(request, piece))
                 else:
                     yield piece
-        yield self._analysed(rgb, source, observations, faces, t0, t1)
+        yield self._analysed(rgb, source, observations, faces, t0, t1, key)
 
-    def _analysed(self, rgb, source: str, observations, faces, t0: float, t1: float) -> Analysed:
+    def _analysed(self, rgb, source: str, observations, faces, t0: float, t1: float, key: str | None) -> Analysed:
         """The result of one image; t0: start, t1: front-end done, now: reasoning done (milliseconds)."""
         t2 = time.perf_counter()
         analysis = EmotionAnalysis(
@@ -102,7 +149,10 @@ class Engine:
                 k: round(v * 1000, 2) for k, v in (("frontend", t1 - t0), ("reasoning", t2 - t1), ("total", t2 - t0))
             },
         )
-        return Analysed(analysis, list(observations), rgb)
+        analysed = Analysed(analysis, list(observations), rgb)
+        if key is not None and not any(face.error for face in faces):
+            self.recent.put(key, analysed)
+        return analysed
 
     def follow_up(self, analysed: Analysed, turns: list[dict[str, Any]]) -> str:
         """Answer the last user turn of `turns` (the conversation after the image's turn) about the first face."""

@@ -22,6 +22,7 @@ trace; one structured access-log line per request, without bodies or image bytes
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -310,16 +311,20 @@ class Gateway:
                 raise APIError(400, "messages: the last message must be the user's", param="messages")
             image_turn, url = _last_image(messages)
             data = await image_bytes(url, self.settings, param=f"messages[{image_turn}].image_url")
-            rgb = await self.decode(slot, data)
+            key = await run_in_threadpool(_digest, data)
             follow_up = image_turn < len(messages) - 1
-            if stream and not follow_up and engine.streams:  # tokens as the VLM server writes them
-                t0 = time.perf_counter()  # the front-end first, so that its failures are plain JSON errors
-                observations = await self.work(slot, engine.observe, rgb)
-                tokens = engine.stream(rgb, observations, time.perf_counter() - t0)
-                slot.hand_on()  # the stream gives the slot back when it ends
-                events = _live_stream(tokens, self.limiter, request.state.model, self.created, landmarks)
-                return StreamingResponse(events, media_type="text/event-stream")
-            analysed: Analysed = _answered(await self.work(slot, engine.analyze, rgb))
+            # a follow-up about an image analysed lately is answered from that analysis (the same first turn)
+            analysed: Analysed | None = engine.recent.get(key) if follow_up else None
+            if analysed is None:
+                rgb = await self.decode(slot, data)
+                if stream and not follow_up and engine.streams:  # tokens as the VLM server writes them
+                    t0 = time.perf_counter()  # the front-end first, so that its failures are plain JSON errors
+                    observations = await self.work(slot, engine.observe, rgb)
+                    tokens = engine.stream(rgb, observations, time.perf_counter() - t0, key=key)
+                    slot.hand_on()  # the stream gives the slot back when it ends
+                    events = _live_stream(tokens, self.limiter, request.state.model, self.created, landmarks)
+                    return StreamingResponse(events, media_type="text/event-stream")
+                analysed = _answered(await self.work(slot, engine.analyze, rgb, "request", key))
             if not analysed.analysis.faces:
                 text = "No face was found in the image."
             elif follow_up:
@@ -393,6 +398,11 @@ def _parse_json(raw: bytes, model: type[BaseModel]) -> Any:
     if not isinstance(body, dict):
         raise APIError(400, "request body must be a JSON object")
     return parse(model, body)
+
+
+def _digest(data: bytes) -> str:
+    """The key of an image's analysis: the SHA-256 of its encoded bytes."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def _last_image(messages: list[Message]) -> tuple[int, str]:
