@@ -160,6 +160,25 @@ def test_recipe_overrides_and_errors(tmp_path):
         load_recipe(RECIPES / "grpo.yaml", ["trainer.num_generation=4"])
 
 
+def test_trainer_settings_are_trl_configs_extended_with_emoreason_defaults(tmp_path, recwarn):
+    from trl import GRPOConfig, SFTConfig
+
+    from emoreason.training.config import trainer_config
+
+    out = f"trainer.output_dir={tmp_path}"
+    sft = trainer_config(
+        load_recipe(RECIPES / "sft.yaml", [out, "trainer.max_length=2048"]), activation_checkpointing=True
+    )
+    assert isinstance(sft, SFTConfig) and type(sft).__name__ == "EmoreasonSFTConfig"
+    assert sft.remove_unused_columns is False and sft.dataset_kwargs == {"skip_prepare_dataset": True}  # ours
+    assert sft.max_steps == 40 and sft.activation_checkpointing and sft.output_dir == str(tmp_path)
+    assert sft.max_length == 2048  # the recipe's trainer section wins over emoreason's default (None)
+    grpo = trainer_config(load_recipe(RECIPES / "grpo.yaml", [out]), reward_weights=[1.0, 0.5])
+    assert isinstance(grpo, GRPOConfig) and grpo.remove_unused_columns is False and grpo.reward_weights == [1.0, 0.5]
+    assert grpo.activation_checkpointing is False  # off unless the recipe asks (trl's own default is on)
+    assert not [w for w in recwarn if "deprecated" in str(w.message)]  # trl's default used a deprecated name
+
+
 def _loop_command(workdir, name: str, explained: int) -> list[str]:
     """`train loop` (one round, the tiny recipes) on the workdir's records, all but the first `explained` with
     their analysis removed (the pool), writing to `root/name`."""

@@ -1,8 +1,9 @@
 """Training recipes: YAML per model x stage (`training/recipes/<model>/<stage>.yaml`), overridable from the CLI.
 
 A recipe has emoreason's own settings (model, data, LoRA, face tokens, rewards) and a
-`trainer:` section passed as-is to trl's `SFTConfig` / `GRPOConfig` (any of their fields:
-learning_rate, max_steps, per_device_train_batch_size, save_steps, report_to, ...).
+`trainer:` section parsed into trl's `SFTConfig` / `GRPOConfig` as extended in trl_configs.py
+(any of their fields: learning_rate, max_steps, per_device_train_batch_size, save_steps,
+report_to, ...).
 Overrides are `dotted.key=value` with YAML values: `trainer.max_steps=10 lora.r=16`.
 """
 
@@ -100,13 +101,13 @@ def _resolve_paths(recipe: Recipe, workdir: Path) -> None:
 def check_trainer_keys(recipe: Recipe, where: str) -> None:
     """A mistyped `trainer:` key is an error that names it, before any model is loaded.
 
-    The section is passed to trl's SFTConfig / GRPOConfig as-is; their dataclass fields are the
-    allowed keys (trl's own documentation lists them)."""
+    The section becomes trl's SFTConfig / GRPOConfig as extended in trl_configs.py; their dataclass fields
+    are the allowed keys (trl's and transformers' documentation list them)."""
     from dataclasses import fields as dataclass_fields
 
-    from trl import GRPOConfig, SFTConfig
+    from .trl_configs import TRAINER_CONFIGS
 
-    config = {"sft": SFTConfig, "grpo": GRPOConfig}.get(recipe.stage)
+    config = TRAINER_CONFIGS.get(recipe.stage)
     if config is None:
         raise ValueError(f"{where}: stage {recipe.stage!r}: expected sft or grpo")
     known = {f.name for f in dataclass_fields(config)}
@@ -116,16 +117,21 @@ def check_trainer_keys(recipe: Recipe, where: str) -> None:
 
         hints = [f"{k} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(k, known, 1)) else k
                  for k in unknown]  # fmt: skip
-        raise ValueError(f"{where}: trainer: unknown trl {config.__name__} field(s): {', '.join(hints)}")
+        raise ValueError(f"{where}: trainer: unknown trl {config.__mro__[1].__name__} field(s): {', '.join(hints)}")
 
 
-def trainer_config(config_class: type, values: dict[str, Any]) -> Any:
-    """trl's SFTConfig / GRPOConfig from a dict, through transformers' HfArgumentParser: the same typed
-    dataclass trl's own scripts parse, and an error naming any key it does not know
+def trainer_config(recipe: Recipe, **values: Any) -> Any:
+    """The recipe's typed trainer settings (trl_configs.py: trl's config for its stage, extended), parsed by
+    transformers' HfArgumentParser as trl's own scripts parse theirs: `values` (what the run sets itself),
+    then the recipe's `trainer:` section over them. An unknown key is an error that names it
     (check_trainer_keys has already said so with a hint, before any model loaded)."""
     from transformers import HfArgumentParser
 
-    (config,) = HfArgumentParser(config_class).parse_dict(values, allow_extra_keys=False)
+    from .trl_configs import TRAINER_CONFIGS
+
+    (config,) = HfArgumentParser(TRAINER_CONFIGS[recipe.stage]).parse_dict(
+        {"output_dir": str(recipe.output_dir), **values, **recipe.trainer}, allow_extra_keys=False
+    )
     return config
 
 

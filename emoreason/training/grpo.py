@@ -43,7 +43,7 @@ def run_grpo(recipe: Recipe) -> Path:
 
 def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     """(trl trainer ready to train, face projector or None); the projector restored on resume."""
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOTrainer
 
     from .face_grpo import FaceTokenGRPOTrainer
 
@@ -55,16 +55,9 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     check_and_record_run(recipe, has_checkpoint=last_checkpoint(recipe.output_dir) is not None)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     names = list(recipe.rewards)
-    args = trainer_config(
-        GRPOConfig,
-        {
-            "output_dir": str(recipe.output_dir),
-            "activation_checkpointing": recipe.gradient_checkpointing,  # transformers 5 name (was gradient_)
-            "remove_unused_columns": False,
-            "reward_weights": [float(recipe.rewards[n]) for n in names],
-            **recipe.trainer,
-        },
-    )
+    # activation_checkpointing: transformers 5's name for gradient checkpointing
+    args = trainer_config(recipe, activation_checkpointing=recipe.gradient_checkpointing,
+                          reward_weights=[float(recipe.rewards[n]) for n in names])  # fmt: skip
     dataset = prepared_dataset(recipe, args, require_description=False)
     # trl's VLM path reads the prompt and image columns; the rewards read emotion and aus.
     dataset = dataset.remove_columns(["completion"])

@@ -244,23 +244,14 @@ def last_checkpoint(output_dir: Path) -> str | None:
 
 def run_sft(recipe: Recipe) -> Path:
     """Train; returns the adapter folder (`finetune: full`: the model folder)."""
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
     from .collator import SFTCollator
 
     check_and_record_run(recipe, has_checkpoint=last_checkpoint(recipe.output_dir) is not None)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
-    args = trainer_config(
-        SFTConfig,
-        {
-            "output_dir": str(recipe.output_dir),
-            "activation_checkpointing": recipe.gradient_checkpointing,  # transformers 5 name (was gradient_)
-            "remove_unused_columns": False,  # the collator needs the prompt and image columns
-            "dataset_kwargs": {"skip_prepare_dataset": True},
-            "max_length": None,  # image tokens must never be truncated away
-            **recipe.trainer,
-        },
-    )
+    # activation_checkpointing: transformers 5's name for gradient checkpointing
+    args = trainer_config(recipe, activation_checkpointing=recipe.gradient_checkpointing)
     dataset = prepared_dataset(recipe, args, require_description=True)
     resume = last_checkpoint(recipe.output_dir)
     # The Trainer restores a checkpoint's weights with a raw load_state_dict, which matches none of a Qwen-VL's
