@@ -268,37 +268,12 @@ def _overload_line(r: dict) -> str:
     return " ".join(f"overload_{k}={round(r[k], 1) if isinstance(r[k], float) else r[k]}" for k in keys)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--requests", type=int, default=48)
-    ap.add_argument("--tokens", type=int, default=32)
-    ap.add_argument("--out", default="out/bench/serving.json")
-    ap.add_argument("--overload-seconds", type=float, default=20.0)
-    ap.add_argument("--only", choices=("overload",), default=None, help="run one part alone")
-    args = ap.parse_args()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    if args.only == "overload":
-        figures = {"overload": overload(args.overload_seconds)}
-        Path(args.out).write_text(json.dumps(figures, indent=2))
-        print(_overload_line(figures["overload"]))
-        return
-
-    from skimage import data
-
+def gateway_vs_direct(args, model_dir: Path, image_url: str) -> dict:
+    """Run 2: the gateway (its own process) -> vLLM, and the same requests straight to vLLM, with 1 client and
+    with `args.clients`; what the gateway adds."""
     from emoreason.serving.vllm_server import VLLMServer, find_vllm_python, vllm_command
-    from emoreason.tiny import make_tiny_model
 
-    image_url = image_data_url(data.astronaut())
-    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    model_dir = make_tiny_model(work / "tiny", "qwen2_5_vl")
-    figures: dict = {"clients": args.clients, "requests": args.requests, "tokens": args.tokens}
-
-    engines = build_engines("embedded")
-    figures["embedded"] = through_gateway(engines, args.clients, args.requests, image_url, "emoreason")
-    for engine in engines.values():
-        engine.close()
-
+    figures: dict = {}
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -321,6 +296,45 @@ def main() -> None:
             f"cpu_ms_per_request{suffix}": 1000 * g["gateway_cpu_s"] / g["requests"],
         })  # fmt: skip
 
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=48)
+    ap.add_argument("--tokens", type=int, default=32)
+    ap.add_argument("--out", default="out/bench/serving.json")
+    ap.add_argument("--overload-seconds", type=float, default=20.0)
+    ap.add_argument("--only", choices=("overload", "gateway"), default=None, help="run one part alone")
+    args = ap.parse_args()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.only == "overload":
+        figures = {"overload": overload(args.overload_seconds)}
+        Path(args.out).write_text(json.dumps(figures, indent=2))
+        print(_overload_line(figures["overload"]))
+        return
+
+    from skimage import data
+
+    from emoreason.tiny import make_tiny_model
+
+    image_url = image_data_url(data.astronaut())
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    model_dir = make_tiny_model(work / "tiny", "qwen2_5_vl")
+    figures: dict = {"clients": args.clients, "requests": args.requests, "tokens": args.tokens}
+    if args.only == "gateway":
+        figures.update(gateway_vs_direct(args, model_dir, image_url))
+        Path(args.out).write_text(json.dumps(figures, indent=2))
+        print(" ".join(f"gateway_{k}={round(v, 3)}" for k, v in figures["gateway_overhead"].items()))
+        return
+
+    engines = build_engines("embedded")
+    figures["embedded"] = through_gateway(engines, args.clients, args.requests, image_url, "emoreason")
+    for engine in engines.values():
+        engine.close()
+
+    figures.update(gateway_vs_direct(args, model_dir, image_url))
     analyzer = Analyzer(backend="transformers", model=str(model_dir), max_new_tokens=args.tokens, dtype="float32")
     engines = {"tiny": Engine("tiny", analyzer)}
     figures["transformers"] = through_gateway(engines, args.clients, args.requests, image_url, "tiny")

@@ -85,6 +85,8 @@ class FaceModel:
         from safetensors.torch import load_file
 
         path = Path(path)
+        if not path.exists() and (WEIGHTS_DIR / path).is_dir():  # a shipped model by name ("emoreason-face-v3")
+            path = WEIGHTS_DIR / path
         self.name = path.name  # recorded on each observation's prior (the decision rule checks it)
         if not (path / "model.safetensors").is_file():
             raise FileNotFoundError(f"{path}: no face model here (expected model.safetensors and config.json)")

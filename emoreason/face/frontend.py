@@ -58,13 +58,14 @@ def load_expression_model(name: str, flip_tta: bool = True):
         from .expression import DEFAULT_WEIGHTS, ExpressionClassifier
 
         return ExpressionClassifier(DEFAULT_WEIGHTS if name == "fer" else name)
-    from .face_model import DEFAULT_FACE_MODEL, FaceModel
+    from .face_model import DEFAULT_FACE_MODEL, WEIGHTS_DIR, FaceModel
 
     if name == "emoreason":
         return FaceModel(DEFAULT_FACE_MODEL, flip_tta=flip_tta)
-    if Path(name).is_dir():
+    if Path(name).is_dir() or (WEIGHTS_DIR / name).is_dir():  # a folder, or a shipped model's name
         return FaceModel(name, flip_tta=flip_tta)
-    raise ValueError(f"expression model {name!r}: expected emoreason, fer, a face-model folder or a .hdf5 file")
+    raise ValueError(f"expression model {name!r}: expected emoreason, fer, a face-model folder, a shipped face"
+                     " model's name or a .hdf5 file")  # fmt: skip
 
 
 def _ms(t0: float) -> float:
