@@ -1,4 +1,4 @@
-"""The fer mini-Xception ported to PyTorch (weights read from the .hdf5 with h5py)."""
+"""The fer mini-Xception ported to PyTorch (weights read from the .hdf5 with h5py); shipped face models by name."""
 
 import math
 
@@ -47,3 +47,15 @@ def test_astronaut_is_happy(astronaut_face):
 def test_missing_weights_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="expression model weights not found"):
         load_fer_hdf5(tmp_path / "nope.hdf5")
+
+
+def test_a_shipped_face_model_loads_by_its_name(astronaut_face):
+    """`--expression-model emoreason-face-v3` and a projector's `encoder_pretrained` name a shipped model."""
+    from emoreason.face.face_model import DEFAULT_FACE_MODEL, FaceModel
+    from emoreason.face.frontend import load_expression_model
+
+    by_name = load_expression_model(DEFAULT_FACE_MODEL.name)
+    assert by_name.name == DEFAULT_FACE_MODEL.name
+    assert by_name.predict([astronaut_face]) == FaceModel(DEFAULT_FACE_MODEL).predict([astronaut_face])
+    with pytest.raises(ValueError, match="a shipped face model's name"):
+        load_expression_model("emoreason-face-v0")
