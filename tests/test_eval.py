@@ -18,6 +18,7 @@ from PIL import Image
 from emoreason.eval.benchmarks import BENCHMARKS, LayoutError, get_benchmark
 from emoreason.eval.metrics import au_metrics, bootstrap_ci, calibration, emotion_metrics, rouge_l
 from emoreason.eval.runner import RunConfig, read_rows, run_eval
+from emoreason.face.face_model import DEFAULT_FACE_MODEL
 
 LABELS = ["neutral", "happiness", "sadness", "anger"]
 
@@ -312,10 +313,11 @@ def test_ckplus_end_to_end_with_emotion_au_and_reasoning_metrics(tmp_path, astro
     assert "| accuracy |" in md and "## Confusion matrix" in md and "## Per-AU F1: AUs from the detector" in md
     # provenance: what produced the numbers, in run.json, the report and its header
     recorded = json.loads((tmp_path / "run" / "run.json").read_text())["provenance"]
-    assert recorded["face_model"] == "emoreason-face-v3" and recorded["seed"] == 0 and recorded["date"]
+    shipped = DEFAULT_FACE_MODEL.name  # the default face model, e.g. emoreason-face-v4
+    assert recorded["face_model"] == shipped and recorded["seed"] == 0 and recorded["date"]
     assert recorded["au_presence_thresholds"]["AU12"] == 2.0 and recorded["au_detector"] == "GeometricAUDetector"
     assert report["provenance"]["emoreason"] == recorded["emoreason"]
-    assert "face model emoreason-face-v3, AU detector GeometricAUDetector" in md
+    assert f"face model {shipped}, AU detector GeometricAUDetector" in md
     page = (tmp_path / "run" / "report.html").read_text()  # one self-contained page: tables and the plots
     assert page.startswith("<!doctype html>") and page.count("data:image/png;base64,") == len(report["plots"])
     assert "<th>metric</th>" in page and "Confusion matrix" in page
