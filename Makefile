@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model face-model-ship train-mini bench-mini bench-mini-ceiling mini-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-gpu bench-video eval-example results tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-restart face-model-ship train-mini bench-mini bench-mini-ceiling mini-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-gpu bench-video eval-example results tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -61,6 +61,14 @@ face-model: setup
 	$(VENV)/bin/emoreason train face-model --config training/recipes/face-model/fer2013.yaml \
 		--data $(SHARED_DATA)/fer2013/train --out $(FACE_RUN)
 	$(PY) bench/accuracy.py --expression-model $(FACE_RUN)/model --out $(FACE_RUN)/accuracy.json
+
+# A warm restart of that run (recipe fer2013-restart.yaml: one more 12-epoch cosine cycle from its model, about
+# 1 h on 2 idle cores; resumes if stopped), then its figures. The candidate v4 came from v3's run this way.
+face-model-restart: setup
+	$(PIP) install -q --no-deps .
+	$(VENV)/bin/emoreason train face-model --config training/recipes/face-model/fer2013-restart.yaml \
+		--data $(SHARED_DATA)/fer2013/train --out $(FACE_RUN)-restart init=$(FACE_RUN)/model
+	$(PY) bench/accuracy.py --expression-model $(FACE_RUN)-restart/model --out $(FACE_RUN)-restart/accuracy.json
 
 # Copy the finished run into the package with its model card (learning curve + the bench figures).
 face-model-ship:
