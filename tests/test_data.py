@@ -144,6 +144,7 @@ def test_check_description_names_the_disagreement():
     assert check_description("anger", "anger", [])[0] == "bad format"
 
 
+@pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)
 def test_synth_cli(tmp_path, face_png):
     face_png("faces/happy/a.png")
     face_png("faces/sad/b.png")
@@ -161,6 +162,7 @@ def test_synth_cli(tmp_path, face_png):
     assert np.all([r["description"].endswith("<answer>happiness</answer>") for r in kept])
 
 
+@pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)
 def test_synth_cli_keeps_one_split_and_a_seeded_sample_and_the_rejects_read_back(tmp_path, face_png):
     """`--split vlm`: only the faces the shipped face model held back for the VLM (by file-name hash);
     `--limit`: a sample that is the same on every run; the rejected file is records `train loop` can read."""

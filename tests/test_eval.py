@@ -299,6 +299,7 @@ def _eval_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "emoreason", "eval", *args], capture_output=True, text=True, **kwargs)
 
 
+@pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)
 def test_ckplus_end_to_end_with_emotion_au_and_reasoning_metrics(tmp_path, astronaut):
     make_ckplus(tmp_path / "ck", astronaut)
     report = run_eval(RunConfig("ckplus", str(tmp_path / "ck")), tmp_path / "run", progress=False)
@@ -333,6 +334,7 @@ def test_au_f1_is_scored_only_over_aus_the_system_outputs():
     assert list(report["au_detector"]["per_au"]) == ["AU12"] and report["au_detector"]["mean_f1"] == 1.0
 
 
+@pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)
 def test_au_only_benchmark_and_an_image_without_a_face(tmp_path, astronaut, no_face):
     make_disfa(tmp_path / "disfa", astronaut)
     _save(no_face, tmp_path / "disfa" / "Frames" / "SN001" / "00001.png")  # frame 1 shows a coffee cup
@@ -401,6 +403,7 @@ def test_limit_sample_compare_and_a_mismatched_run_dir(labelled_folder, tmp_path
         run_eval(RunConfig("folder", str(labelled_folder), backend_options={"use_prior": False}), tmp_path / "a")
 
 
+@pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)
 def test_run_configuration_file_flags_win_and_the_leaderboard(labelled_folder, tmp_path, monkeypatch, capsys):
     from emoreason.cli import main
 

@@ -196,6 +196,7 @@ def test_bad_requests_get_clear_4xx_json_and_the_server_keeps_serving(gateway, c
     assert reply.model_extra["emoreason"]["faces"][0]["emotion"] == "happiness"
 
 
+@pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)
 def test_concurrency_limit_and_timeout(astronaut):
     from emoreason.serving.gateway import create_app
 

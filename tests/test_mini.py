@@ -46,6 +46,7 @@ def test_no_model_named_runs_the_mini_and_it_reasons_about_the_face(mini_analysi
     assert consistency_score(face.text) == 1.0, face.text
 
 
+@pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)
 def test_the_cli_runs_the_mini_with_no_model(tmp_path, astronaut_face):
     from PIL import Image
 
