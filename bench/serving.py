@@ -96,17 +96,6 @@ def load(url: str, clients: int, requests: int, image_url: str, model: str) -> d
     return timed_requests(one, clients, requests)
 
 
-def worker_cpu_s(engines: dict) -> float:
-    """CPU seconds used so far by the engines' front-end worker processes (Linux /proc; 0 without workers)."""
-    total = 0.0
-    for engine in engines.values():
-        pid = getattr(engine.analyzer.frontend, "pid", None)
-        if pid:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-    return total
-
-
 def process_tree_cpu_s(pid: int) -> float:
     """CPU seconds (user + system) used so far by process `pid` and its children (Linux /proc)."""
     total, todo = 0.0, [pid]
@@ -114,10 +103,15 @@ def process_tree_cpu_s(pid: int) -> float:
         p = todo.pop()
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
-            todo += [int(c) for c in children]
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
     return total
+
+
+def worker_cpu_s(engines: dict) -> float:
+    """CPU seconds used so far by the engines' front-end worker processes (0 without workers)."""
+    pids = [getattr(engine.analyzer.frontend, "pid", None) for engine in engines.values()]
+    return sum(process_tree_cpu_s(pid) for pid in pids if pid)
 
 
 def through_served_gateway(args: list[str], clients: int, requests: int, image_url: str, model: str) -> dict:

@@ -167,7 +167,7 @@ def test_trainer_settings_are_trl_configs_extended_with_emoreason_defaults(tmp_p
 
     out = f"trainer.output_dir={tmp_path}"
     sft = trainer_config(
-        load_recipe(RECIPES / "sft.yaml", [out, "trainer.max_length=2048"]), activation_checkpointing=True
+        load_recipe(RECIPES / "sft.yaml", [out, "trainer.max_length=2048", "gradient_checkpointing=true"])
     )
     assert isinstance(sft, SFTConfig) and type(sft).__name__ == "EmoreasonSFTConfig"
     assert sft.remove_unused_columns is False and sft.dataset_kwargs == {"skip_prepare_dataset": True}  # ours

@@ -34,6 +34,12 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_FACE_MODEL = WEIGHTS_DIR / "emoreason-face-v3"  # <dir>/model.safetensors + config.json + MODEL_CARD.md
 
 
+def face_model_path(name_or_path: str | Path) -> Path:
+    """A face-model folder: the path itself, or a shipped model by its name ("emoreason-face-v3")."""
+    path = Path(name_or_path)
+    return WEIGHTS_DIR / path if not path.exists() and (WEIGHTS_DIR / path).is_dir() else path
+
+
 @dataclass
 class FaceNetConfig:
     """The architecture and input contract of a face model (saved beside its weights as config.json)."""
@@ -84,9 +90,7 @@ class FaceModel:
     def __init__(self, path: str | Path = DEFAULT_FACE_MODEL, flip_tta: bool = True):
         from safetensors.torch import load_file
 
-        path = Path(path)
-        if not path.exists() and (WEIGHTS_DIR / path).is_dir():  # a shipped model by name ("emoreason-face-v3")
-            path = WEIGHTS_DIR / path
+        path = face_model_path(path)
         self.name = path.name  # recorded on each observation's prior (the decision rule checks it)
         if not (path / "model.safetensors").is_file():
             raise FileNotFoundError(f"{path}: no face model here (expected model.safetensors and config.json)")

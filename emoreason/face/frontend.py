@@ -52,17 +52,16 @@ FER_CROP_SIZE = 96  # the expression models shrink it to their own input (48 or 
 def load_expression_model(name: str, flip_tta: bool = True):
     """The expression prior by name: `emoreason` (ours), `fer`, a face-model folder or a Keras .hdf5 file.
     Each has `predict(faces) -> [{emotion: probability}]`."""
-    from pathlib import Path
 
     if name == "fer" or name.endswith(".hdf5"):
         from .expression import DEFAULT_WEIGHTS, ExpressionClassifier
 
         return ExpressionClassifier(DEFAULT_WEIGHTS if name == "fer" else name)
-    from .face_model import DEFAULT_FACE_MODEL, WEIGHTS_DIR, FaceModel
+    from .face_model import DEFAULT_FACE_MODEL, FaceModel, face_model_path
 
     if name == "emoreason":
         return FaceModel(DEFAULT_FACE_MODEL, flip_tta=flip_tta)
-    if Path(name).is_dir() or (WEIGHTS_DIR / name).is_dir():  # a folder, or a shipped model's name
+    if face_model_path(name).is_dir():  # a folder, or a shipped model's name
         return FaceModel(name, flip_tta=flip_tta)
     raise ValueError(f"expression model {name!r}: expected emoreason, fer, a face-model folder, a shipped face"
                      " model's name or a .hdf5 file")  # fmt: skip

@@ -130,7 +130,13 @@ def trainer_config(recipe: Recipe, **values: Any) -> Any:
     from .trl_configs import TRAINER_CONFIGS
 
     (config,) = HfArgumentParser(TRAINER_CONFIGS[recipe.stage]).parse_dict(
-        {"output_dir": str(recipe.output_dir), **values, **recipe.trainer}, allow_extra_keys=False
+        {
+            "output_dir": str(recipe.output_dir),
+            "activation_checkpointing": recipe.gradient_checkpointing,  # transformers 5's name for it
+            **values,
+            **recipe.trainer,
+        },
+        allow_extra_keys=False,
     )
     return config
 

@@ -213,8 +213,9 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
     torch.set_num_threads(recipe.threads or os.cpu_count() or 1)
     torch.manual_seed(recipe.seed)
     train_x, train_y, val_x, val_y = _face_split(recipe, data, out)
-    recipe.net.mean = float(train_x.mean() / 255.0)  # an init brings its own (_start_from)
-    recipe.net.std = float(train_x.std() / 255.0)
+    if not recipe.init:  # a warm restart keeps its init's normalisation (_start_from)
+        recipe.net.mean = float(train_x.mean() / 255.0)
+        recipe.net.std = float(train_x.std() / 255.0)
     counts = np.bincount(train_y, minlength=len(recipe.net.classes)).astype(np.float64)
     log_prior = torch.tensor(np.log(np.maximum(counts, 1) / counts.sum()), dtype=torch.float32)
 

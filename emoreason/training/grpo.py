@@ -55,9 +55,7 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any]:
     check_and_record_run(recipe, has_checkpoint=last_checkpoint(recipe.output_dir) is not None)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     names = list(recipe.rewards)
-    # activation_checkpointing: transformers 5's name for gradient checkpointing
-    args = trainer_config(recipe, activation_checkpointing=recipe.gradient_checkpointing,
-                          reward_weights=[float(recipe.rewards[n]) for n in names])  # fmt: skip
+    args = trainer_config(recipe, reward_weights=[float(recipe.rewards[n]) for n in names])
     dataset = prepared_dataset(recipe, args, require_description=False)
     # trl's VLM path reads the prompt and image columns; the rewards read emotion and aus.
     dataset = dataset.remove_columns(["completion"])

@@ -250,8 +250,7 @@ def run_sft(recipe: Recipe) -> Path:
 
     check_and_record_run(recipe, has_checkpoint=last_checkpoint(recipe.output_dir) is not None)
     (recipe.output_dir / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
-    # activation_checkpointing: transformers 5's name for gradient checkpointing
-    args = trainer_config(recipe, activation_checkpointing=recipe.gradient_checkpointing)
+    args = trainer_config(recipe)
     dataset = prepared_dataset(recipe, args, require_description=True)
     resume = last_checkpoint(recipe.output_dir)
     # The Trainer restores a checkpoint's weights with a raw load_state_dict, which matches none of a Qwen-VL's
