@@ -131,3 +131,23 @@ def test_a_warm_restart_starts_from_the_finished_model_and_its_card_shows_both_s
     assert "| 1 | 2 |" in card and "| 2 | 3 |" in card and "| 2 | 4 |" in card  # stage one's epochs, then two's
     assert main([*restart, f"init={tmp_path / 'nowhere'}", f"--out={tmp_path / 'third'}"]) == 2
     assert "nowhere: no face model here" in capsys.readouterr().err  # one line that names the init
+
+
+def test_bf16_training_follows_the_float32_run_and_exports_a_float32_model(drawn_faces, tmp_path, capsys, astronaut):
+    """precision=bf16 changes only the forward pass's number format: with the same seed and faces the losses
+    and validation figures stay close to float32's, and the exported model infers in float32 as any other."""
+    from emoreason.face.face_model import FaceModel
+
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        args = ["train", "face-model", "--data", str(drawn_faces), "--out", str(out), *TINY, f"precision={precision}"]
+        assert main(args) == 0
+        runs[precision] = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    for fp32, bf16 in zip(runs["fp32"], runs["bf16"]):
+        assert abs(fp32["train_loss"] - bf16["train_loss"]) < 0.05, (fp32, bf16)
+    probs = FaceModel(tmp_path / "bf16" / "model").predict([astronaut])[0]
+    assert abs(sum(probs.values()) - 1) < 1e-3
+    wrong = ["train", "face-model", "--data", str(drawn_faces), "--out", str(tmp_path / "x"), "precision=fp16"]
+    assert main(wrong) == 2
+    assert "precision='fp16', expected fp32 or bf16" in capsys.readouterr().err

@@ -161,7 +161,7 @@ def save_face_model(net: nn.Module, config: FaceNetConfig, out_dir: str | Path, 
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()
+    state = {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in net.state_dict().items()
              if not k.endswith("num_batches_tracked")}  # fmt: skip
     save_file(state, str(out / "model.safetensors"))
     (out / "config.json").write_text(json.dumps({"net": asdict(config), **(extra or {})}, indent=2) + "\n")

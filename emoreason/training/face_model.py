@@ -66,6 +66,10 @@ class FaceModelRecipe:
     contrast: float = 0.25
     erase_p: float = 0.5  # random erasing (a grey box up to a quarter of the face)
     threads: int = 0  # torch threads; 0 = every core
+    # bf16: the forward pass under bfloat16 autocast (weights, optimiser and loss stay float32). Measured on these
+    # 2 cores (AVX-512 BF16): 355 faces/s against 251 in float32 (channels-last both), 200 in the default layout.
+    precision: str = "fp32"
+    device: str = "cpu"  # or "cuda": the same recipe on a GPU (augmentation stays on the CPU; batches move)
     limit: int = 0  # use only the first N training faces (tests); 0 = all
     force_resume: bool = False  # resume the checkpoint in the run folder even if the faces differ
     # A face model folder whose weights start the run instead of a random initialisation: a second cosine cycle
@@ -87,7 +91,10 @@ def load_face_recipe(path: str | Path | None, overrides: list[str] | None = None
         unknown = set(values) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"face-model {where}: unknown key(s) {sorted(unknown)}")
-    return FaceModelRecipe(net=FaceNetConfig(**net), **data)
+    recipe = FaceModelRecipe(net=FaceNetConfig(**net), **data)
+    if recipe.precision not in ("fp32", "bf16"):
+        raise ValueError(f"face-model recipe: precision={recipe.precision!r}, expected fp32 or bf16")
+    return recipe
 
 
 def split_of(filename: str, val_percent: int, vlm_percent: int) -> str:
@@ -186,14 +193,16 @@ def augment(x: torch.Tensor, r: FaceModelRecipe, generator: torch.Generator) -> 
 
 
 @torch.inference_mode()
-def evaluate(net: torch.nn.Module, images: np.ndarray, targets: np.ndarray, config: FaceNetConfig) -> dict:
-    """Accuracy and UAR with and without flip TTA, on centre crops."""
+def evaluate(net: torch.nn.Module, images: np.ndarray, targets: np.ndarray, config: FaceNetConfig,
+             device: str = "cpu") -> dict:  # fmt: skip
+    """Accuracy and UAR with and without flip TTA, on centre crops, in float32 (as `FaceModel` infers)."""
     net.eval()
     logits, logits_flip = [], []
     for i in range(0, len(images), 256):
         x = centre_crop(normalise(torch.from_numpy(images[i : i + 256]), config), config.input_size)
-        logits.append(net(x))
-        logits_flip.append(net(torch.flip(x, dims=[-1])))
+        x = x.to(device).contiguous(memory_format=torch.channels_last)
+        logits.append(net(x).float().cpu())
+        logits_flip.append(net(torch.flip(x, dims=[-1])).float().cpu())
     plain, both = torch.cat(logits), (torch.cat(logits) + torch.cat(logits_flip)) / 2
     out = {}
     for name, z in (("", plain), ("_tta", both)):
@@ -219,7 +228,8 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
     counts = np.bincount(train_y, minlength=len(recipe.net.classes)).astype(np.float64)
     log_prior = torch.tensor(np.log(np.maximum(counts, 1) / counts.sum()), dtype=torch.float32)
 
-    net = build_face_net(recipe.net)
+    # channels-last: the layout oneDNN's convolutions are fastest in (1.25x here; FaceModel infers in it too)
+    net = build_face_net(recipe.net).to(recipe.device, memory_format=torch.channels_last)
     if recipe.init:  # a resumed warm restart keeps the init's normalisation, and its checkpoint's weights
         _start_from(Path(recipe.init), net, recipe, weights=not (out / "checkpoint.pt").is_file())
     optimizer = torch.optim.SGD(net.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=True,
@@ -234,7 +244,7 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
         t0 = time.time()
         loss = _train_epoch(net, optimizer, recipe, train_x, train_y, log_prior, epoch, steps_per_epoch, generator,
                             writer, progress)  # fmt: skip
-        metrics = evaluate(net, val_x, val_y, recipe.net)
+        metrics = evaluate(net, val_x, val_y, recipe.net, recipe.device)
         state["seconds"] += time.time() - t0
         state["epoch"] = epoch + 1
         for k, v in metrics.items():
@@ -321,7 +331,8 @@ def _train_epoch(net, optimizer, recipe: FaceModelRecipe, train_x: np.ndarray, t
     from tqdm import tqdm
 
     net.train()
-    targets = torch.from_numpy(train_y)
+    targets = torch.from_numpy(train_y).to(recipe.device)
+    log_prior = log_prior.to(recipe.device)
     order = torch.randperm(len(train_x), generator=generator)
     bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{recipe.epochs}", unit="step", file=sys.stderr,
                disable=not progress)  # fmt: skip
@@ -332,8 +343,11 @@ def _train_epoch(net, optimizer, recipe: FaceModelRecipe, train_x: np.ndarray, t
             group["lr"] = _lr_at(recipe, step, steps_per_epoch)
         idx = order[i * recipe.batch_size : (i + 1) * recipe.batch_size]
         x = augment(normalise(torch.from_numpy(train_x[idx.numpy()]), recipe.net), recipe, generator)
-        logits = net(x) + recipe.logit_adjustment * log_prior  # logit adjustment: balanced raw logits
-        loss = F.cross_entropy(logits, targets[idx], label_smoothing=recipe.label_smoothing)
+        x = x.to(recipe.device).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=recipe.precision == "bf16"):
+            logits = net(x)
+        logits = logits.float() + recipe.logit_adjustment * log_prior  # logit adjustment: balanced raw logits
+        loss = F.cross_entropy(logits, targets[idx.to(recipe.device)], label_smoothing=recipe.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -349,7 +363,7 @@ def _resume(checkpoint: Path, net, optimizer) -> dict:
     """The run's state (epoch, best UAR, seconds), restored with the weights if a checkpoint exists."""
     if not checkpoint.is_file():
         return {"epoch": 0, "best_uar": -1.0, "best_epoch": -1, "seconds": 0.0}
-    saved = torch.load(checkpoint, weights_only=False)
+    saved = torch.load(checkpoint, weights_only=False, map_location="cpu")  # load_state_dict moves to the net's device
     net.load_state_dict(saved["net"])
     optimizer.load_state_dict(saved["optimizer"])
     random.setstate(saved["rng"]["python"])
