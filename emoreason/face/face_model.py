@@ -180,8 +180,10 @@ class FaceModelEncoder:
     architecture = "emoreason-face"
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu"):
-        self.pretrained = str(path) if path else None  # None = the shipped model
         self.model = FaceModel(path or DEFAULT_FACE_MODEL, flip_tta=False)
+        # A projector trained on these features records this (ProjectorConfig.encoder_pretrained): the default's
+        # own name, not "the default", so that a later default face model does not feed it features it never saw.
+        self.pretrained = str(path) if path else DEFAULT_FACE_MODEL.name
         self.device = device  # features are computed on the CPU (a 2.8M-parameter net); the projector moves them
 
     @property
