@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -97,10 +97,13 @@ def _from_pil(img: Image.Image, label: str, max_pixels: int) -> np.ndarray:
     if img.width * img.height > max_pixels:
         raise InputError(label, f"image too large ({img.width}x{img.height} px > {max_pixels} px limit)")
     with contextlib.suppress(Exception):  # a broken EXIF block is not a reason to reject the pixels
-        img = ImageOps.exif_transpose(img)
+        # exif_transpose copies the whole image even when nothing is to be turned, and convert("RGB") copies an
+        # RGB image: each only when needed (a 12 MP photo is 36 MB a copy; 2 ms of 6 on a 512 px JPEG here)
+        if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+            img = ImageOps.exif_transpose(img)
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16/32-bit integer or float grey
         return _check_array(_to_uint8(np.asarray(img)), label)
-    return _check_array(np.asarray(img.convert("RGB")), label)
+    return _check_array(np.asarray(img if img.mode == "RGB" else img.convert("RGB")), label)
 
 
 def _to_uint8(grey: np.ndarray) -> np.ndarray:

@@ -506,6 +506,23 @@ def test_high_bit_depth_images_keep_their_grey_levels():
         assert 120 <= rgb[32, 32, 0] <= 136  # mid-grey stays mid-grey (not near-white or black)
 
 
+def test_exif_orientation_is_applied_and_a_callers_image_is_left_as_it_was():
+    """A camera's portrait JPEG (EXIF orientation 6: turn 90 degrees clockwise to view) comes out upright;
+    one without the tag comes out as stored; a PIL image passed in by a caller is not changed."""
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:, :10] = 255  # a white band on the stored image's left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, format="JPEG", quality=95, exif=exif.tobytes())
+    upright = load_image(buf.getvalue(), name="portrait.jpg")
+    assert upright.shape == (60, 40, 3) and upright[:10].mean() > 200 and upright[-10:].mean() < 50  # band on top
+    assert load_image(_encoded(stored, "JPEG"), name="plain.jpg").shape == (40, 60, 3)
+    theirs = Image.open(io.BytesIO(buf.getvalue()))
+    load_image(theirs)
+    assert theirs.size == (60, 40) and theirs.getexif()[0x0112] == 6
+
+
 def test_only_raster_formats_are_opened():
     for fmt in ("EPS", "PDF"):
         data = _encoded(Image.new("RGB", (64, 64)), fmt)
