@@ -248,6 +248,8 @@ def test_loop_trains_in_full_then_a_lora_on_it_and_ships_a_release(workdir, tmp_
     assert {v.dtype for v in load_file(release / "adapter" / "adapter_model.safetensors").values()} == {torch.bfloat16}
     card = (release / "MODEL_CARD.md").read_text()
     assert "## Data and split" in card and "SFT loss" in card and "Not measured yet" in card
+    # each stage's steps and wall time come from its finished run (no "? steps", no "0.0 min")
+    assert "? steps" not in card and " 0.0 min" not in card, card
     from emoreason import Analyzer
 
     with Analyzer(backend="transformers", face_mode="full", model=str(release), adapter=str(release / "adapter"),

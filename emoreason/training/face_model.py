@@ -444,7 +444,8 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
         f" adjustment tau={first['logit_adjustment']} (balanced logits: the probabilities assume equally likely"
         f" emotions), dropout {net['drop_rate']}; augmentation: random {net['input_size']} px crop, flip, rotation"
         f" +-{first['rotate_deg']} deg, scale +-{first['scale']}, shift +-{first['shift']}, brightness"
-        f" +-{first['brightness']}, contrast +-{first['contrast']}, random erasing p={first['erase_p']}."
+        f" +-{first['brightness']}, contrast +-{first['contrast']}, random erasing p={first['erase_p']};"
+        f" {_precision_words(first.get('precision', 'fp32'))}."
         f" Selected epoch: {stage_one['epoch']} (best validation UAR with flip TTA).",
         *_restart_lines(trained),
         "",
@@ -469,6 +470,12 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
         "",
     ]
     return "\n".join(lines)
+
+
+def _precision_words(precision: str) -> str:
+    if precision == "bf16":
+        return "the forward pass in bfloat16 (autocast; weights, optimiser and loss in float32; inference in float32)"
+    return "float32 throughout"
 
 
 def _restart_lines(trained: dict) -> list[str]:

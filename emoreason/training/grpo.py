@@ -38,6 +38,7 @@ def run_grpo(recipe: Recipe) -> Path:
     """Train; returns the adapter folder."""
     trainer, projector = build_grpo_trainer(recipe)
     trainer.train(resume_from_checkpoint=last_checkpoint(recipe.output_dir))
+    trainer.save_state()  # output_dir/trainer_state.json: the whole log, with the run's closing summary
     return save_artefact(trainer, projector, recipe.output_dir / "adapter", recipe)
 
 

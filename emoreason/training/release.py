@@ -60,7 +60,10 @@ def ship_mini(loop_dir: str | Path, dest: str | Path = MINI_MODEL, bench: str | 
 
 
 def _trainer_log(run_dir: Path) -> list[dict[str, Any]]:
-    """The trainer's log history from the run's last checkpoint."""
+    """The trainer's log history: the finished run's (its closing summary, steps and runtime, is in no
+    checkpoint, which are written before it), else its last checkpoint's."""
+    if (run_dir / "trainer_state.json").is_file():
+        return json.loads((run_dir / "trainer_state.json").read_text())["log_history"]
     states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
     return json.loads(states[-1].read_text())["log_history"] if states else []
 
@@ -127,16 +130,22 @@ def _card_recipe(round_dir: Path, last: dict[str, Any]) -> str:
         f"- SFT: every weight, {sft_end.get('step', '?')} steps (one epoch) of {st.get('per_device_train_batch_size')}"
         f" analyses, learning rate {st.get('learning_rate')} ({st.get('lr_scheduler_type')}), face tokens from "
         f"`{sft['face_tokens']['encoder']}` ({sft['face_tokens']['num_tokens']} tokens), seed {st.get('seed')}; "
-        f"{sft_end.get('train_runtime', 0) / 60:.1f} min.",
+        f"{_duration(sft_end.get('train_runtime'))}.",
         f"- GRPO: a LoRA (r {grpo['lora']['r']}, alpha {grpo['lora']['alpha']}, on "
         f"{', '.join(grpo['lora']['target_modules'])}) and the face projector, {grpo_end.get('step', '?')} steps of "
         f"{gt.get('per_device_train_batch_size')} completions ({gt.get('num_generations')} per face, at most "
         f"{gt.get('max_completion_length')} tokens, temperature {gt.get('temperature')}), rewards {grpo['rewards']} "
         f"({grpo['reward_reading']} reading), learning rate {gt.get('learning_rate')}, seed {gt.get('seed')}; "
-        f"{grpo_end.get('train_runtime', 0) / 60:.1f} min.",
+        f"{_duration(grpo_end.get('train_runtime'))}.",
         f"- Loop round: the GRPO model explained {last.get('explained', last['pool_before'])} pool faces; the "
         f"filter kept {last['accepted']} (acceptance {last['acceptance_rate']:.3f}), the SFT set of a next round.",
     ])  # fmt: skip
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "wall time not recorded"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def _card_curves(round_dir: Path) -> str:

@@ -270,5 +270,6 @@ def run_sft(recipe: Recipe) -> Path:
         callbacks=[ProjectorCheckpoints(projector)] if projector is not None else None,
     )
     trainer.train(resume_from_checkpoint=resume)
+    trainer.save_state()  # output_dir/trainer_state.json: the whole log, with the run's closing summary
     folder = "model" if recipe.finetune == "full" else "adapter"
     return save_artefact(trainer, projector, recipe.output_dir / folder, recipe)
