@@ -88,6 +88,7 @@ def test_train_resume_and_use(drawn_faces, tmp_path, capsys, astronaut):
     shipped = ship(out, tmp_path / "shipped")  # what `make face-model-ship` does, without bench figures
     card = (shipped / "MODEL_CARD.md").read_text()
     assert "| 2 |" in card and "split" in card and "research" in card  # learning curve, split, licence note
+    assert "the median epoch took" in card  # the pace, which a paused run's cumulative seconds overstate
     assert FaceModel(shipped).predict([astronaut])[0] == FaceModel(out / "model").predict([astronaut])[0]
 
 
