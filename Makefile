@@ -52,7 +52,7 @@ bench-accuracy: setup
 	$(PIP) install -q --no-deps .
 	$(PY) bench/accuracy.py --data $(SHARED_DATA)/fer2013-dev --data $(SHARED_DATA)/fer2013/publictest --out out/bench/accuracy.json
 
-# emoreason's face model from the FER2013 training faces (about 2 h on 2 idle cores; resumes if stopped). The
+# emoreason's face model from the FER2013 training faces (v5's recipe: about 2 h on 2 idle cores; resumes if stopped). The
 # shipped copy lives in emoreason/face/weights/$(FACE_MODEL) (make face-model-ship copies a finished run there).
 FACE_RUN ?= out/runs/face-model
 FACE_MODEL ?= emoreason-face-v3

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -409,8 +410,7 @@ def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = 
 def _pace_words(history: list[dict]) -> str:
     """The run's pace from its median epoch, which a pause or a busy spell in a few epochs does not move (the
     history's cumulative seconds count every second between an epoch's start and its end)."""
-    epoch_s = sorted(b["seconds"] - a["seconds"] for a, b in zip([{"seconds": 0.0}, *history], history))
-    median_s = epoch_s[len(epoch_s) // 2]
+    median_s = statistics.median(np.diff([0.0, *(h["seconds"] for h in history)]))
     return f"the median epoch took {median_s:.0f} s, {median_s * len(history) / 3600:.2f} h at that pace"
 
 
