@@ -152,3 +152,41 @@ def test_bf16_training_follows_the_float32_run_and_exports_a_float32_model(drawn
     wrong = ["train", "face-model", "--data", str(drawn_faces), "--out", str(tmp_path / "x"), "precision=fp16"]
     assert main(wrong) == 2
     assert "precision='fp16', expected fp32 or bf16" in capsys.readouterr().err
+
+
+def test_swa_exports_the_mean_of_the_last_epochs_and_a_stopped_run_resumes_it(drawn_faces, tmp_path, monkeypatch):
+    """swa_epochs=N: the exported weights are the mean of the last N epochs' (not the last epoch's), with their
+    own batch-norm statistics; a run killed inside the averaging window resumes with the mean it had."""
+    import torch
+    from safetensors.torch import load_file
+
+    import emoreason.training.face_model as trainer
+    from emoreason.training.face_model import ship
+
+    args = ["train", "face-model", "--data", str(drawn_faces), *TINY, "epochs=3", "swa_epochs=2", "schedule=constant"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+
+    real_checkpoint, saved = trainer._checkpoint, []
+
+    def stop_after_two_epochs(*a, **kw):
+        real_checkpoint(*a, **kw)
+        saved.append(1)
+        if len(saved) == 2:  # epoch 2 is saved (the first in the mean): the machine dies here
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "_checkpoint", stop_after_two_epochs)
+    assert main([*args, "--out", str(tmp_path / "stopped")]) == 130  # Ctrl-C's exit status
+    monkeypatch.setattr(trainer, "_checkpoint", real_checkpoint)
+    assert main([*args, "--out", str(tmp_path / "stopped")]) == 0
+
+    whole = load_file(str(tmp_path / "whole" / "model" / "model.safetensors"))
+    resumed = load_file(str(tmp_path / "stopped" / "model" / "model.safetensors"))
+    assert all(torch.allclose(whole[k].float(), resumed[k].float(), atol=2e-3) for k in whole)
+    last = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["net"]  # the last epoch's weights
+    assert any(not torch.allclose(whole[k].float(), last[k].float(), atol=1e-2) for k in whole if "conv" in k)
+    config = json.loads((tmp_path / "whole" / "model" / "config.json").read_text())
+    assert config["trained"]["swa"]["epochs"] == [2, 3] and 0 <= config["trained"]["val"]["uar_tta"] <= 1
+    card = (ship(tmp_path / "whole", tmp_path / "shipped") / "MODEL_CARD.md").read_text()
+    assert "the mean of the weights at the end of epochs 2-3" in card
+    with pytest.raises(ValueError, match="swa_epochs=4"):
+        load_face_recipe(None, ["epochs=3", "swa_epochs=4"])

@@ -76,6 +76,13 @@ class FaceModelRecipe:
     # A face model folder whose weights start the run instead of a random initialisation: a second cosine cycle
     # from a finished run (a warm restart, Loshchilov & Hutter 2017), for a curve still rising when its lr hit 0.
     init: str = ""
+    # "cosine" (warm-up, then a cosine decay to 0) or "constant" (warm-up, then lr throughout: the schedule SWA
+    # averages over, a walk around a wide minimum rather than a descent into one point of it).
+    schedule: str = "cosine"
+    # Stochastic weight averaging (Izmailov et al. 2018): the mean of the weights at the end of each of the last
+    # N epochs, batch-norm statistics recomputed for it on the training faces; the exported model when N > 0
+    # (its validation figures are recorded beside the best single epoch's). 0 = off.
+    swa_epochs: int = 0
 
 
 def load_face_recipe(path: str | Path | None, overrides: list[str] | None = None) -> FaceModelRecipe:
@@ -95,6 +102,10 @@ def load_face_recipe(path: str | Path | None, overrides: list[str] | None = None
     recipe = FaceModelRecipe(net=FaceNetConfig(**net), **data)
     if recipe.precision not in ("fp32", "bf16"):
         raise ValueError(f"face-model recipe: precision={recipe.precision!r}, expected fp32 or bf16")
+    if recipe.schedule not in ("cosine", "constant"):
+        raise ValueError(f"face-model recipe: schedule={recipe.schedule!r}, expected cosine or constant")
+    if not 0 <= recipe.swa_epochs <= recipe.epochs:
+        raise ValueError(f"face-model recipe: swa_epochs={recipe.swa_epochs}, expected 0..epochs ({recipe.epochs})")
     return recipe
 
 
@@ -237,7 +248,9 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
                                 weight_decay=recipe.weight_decay)  # fmt: skip
     steps_per_epoch = math.ceil(len(train_x) / recipe.batch_size)
     _check_same_faces(out, recipe, train_x, train_y, val_x, val_y)
-    state = _resume(out / "checkpoint.pt", net, optimizer)
+    # the running mean of the weights for SWA (a copy of the net; its n_averaged counts the epochs in it)
+    swa = torch.optim.swa_utils.AveragedModel(net) if recipe.swa_epochs else None
+    state = _resume(out / "checkpoint.pt", net, optimizer, swa)
     (out / "recipe.json").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
     writer = SummaryWriter(str(out / "tb"))
     for epoch in range(state["epoch"], recipe.epochs):
@@ -256,15 +269,59 @@ def train_face_model(recipe: FaceModelRecipe, data: str | Path, out_dir: str | P
         with open(out / "history.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(line) + "\n")
         print(json.dumps(line), file=sys.stderr)
+        trained = {"data": str(data), "faces": len(train_x), "val_faces": len(val_x), "epoch": epoch + 1,
+                   "val": metrics, "recipe": asdict(recipe)}  # fmt: skip
         if metrics["uar_tta"] > state["best_uar"]:  # model selection on the validation split only
             state["best_uar"], state["best_epoch"] = metrics["uar_tta"], epoch + 1
-            extra = {"trained": {"data": str(data), "faces": len(train_x), "val_faces": len(val_x),
-                                 "epoch": epoch + 1, "val": metrics, "recipe": asdict(recipe)}}  # fmt: skip
-            save_face_model(net, recipe.net, out / "model", extra)
-        _checkpoint(out / "checkpoint.pt", net, optimizer, state)
+            if swa is None:
+                save_face_model(net, recipe.net, out / "model", {"trained": trained})
+        if swa is not None and epoch + 1 > recipe.epochs - recipe.swa_epochs:
+            swa.update_parameters(net)
+        _checkpoint(out / "checkpoint.pt", net, optimizer, state, swa)
+    if swa is not None and "swa" not in state:
+        state["swa"] = _finish_swa(swa, recipe, train_x, val_x, val_y, writer)
+        averaged = {"epochs": [recipe.epochs - recipe.swa_epochs + 1, recipe.epochs],
+                    "best_single_epoch": state["best_epoch"], "best_single_uar_tta": state["best_uar"]}  # fmt: skip
+        trained = {"data": str(data), "faces": len(train_x), "val_faces": len(val_x), "epoch": recipe.epochs,
+                   "val": state["swa"], "recipe": asdict(recipe), "swa": averaged}  # fmt: skip
+        save_face_model(swa.module, recipe.net, out / "model", {"trained": trained})
+        _checkpoint(out / "checkpoint.pt", net, optimizer, state, swa)
     writer.close()
+    if swa is not None:
+        return {
+            "best_epoch": state["best_epoch"],
+            "best_val_uar_tta": state["best_uar"],
+            "swa_val_uar_tta": state["swa"]["uar_tta"],
+            "seconds": state["seconds"],
+            "model": str(out / "model"),
+        }
     return {"best_epoch": state["best_epoch"], "best_val_uar_tta": state["best_uar"], "seconds": state["seconds"],
             "model": str(out / "model")}  # fmt: skip
+
+
+def _finish_swa(swa, recipe: FaceModelRecipe, train_x: np.ndarray, val_x: np.ndarray, val_y: np.ndarray,
+                writer) -> dict:  # fmt: skip
+    """The averaged weights' batch-norm statistics, recomputed over one augmented pass of the training faces
+    (the running statistics of the last epoch belong to the last weights, not to their mean); then its figures."""
+    model = swa.module
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative mean over the pass, as torch.optim.swa_utils.update_bn does
+    generator = torch.Generator().manual_seed(recipe.seed * 1000 + 999_999)
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(train_x), 256):
+            x = augment(normalise(torch.from_numpy(train_x[i : i + 256]), recipe.net), recipe, generator)
+            model(x.to(recipe.device).contiguous(memory_format=torch.channels_last))
+    for m in norms:
+        m.momentum = 0.1
+    metrics = evaluate(model, val_x, val_y, recipe.net, recipe.device)
+    for k, v in metrics.items():
+        writer.add_scalar(f"val_swa/{k}", v, recipe.epochs)
+    print(json.dumps({"swa_epochs": recipe.swa_epochs, **{k: round(v, 4) for k, v in metrics.items()}}),
+          file=sys.stderr)  # fmt: skip
+    return metrics
 
 
 def _start_from(init: Path, net: torch.nn.Module, recipe: FaceModelRecipe, weights: bool = True) -> None:
@@ -318,10 +375,12 @@ def _face_split(recipe: FaceModelRecipe, data: str | Path, out: Path) -> tuple:
 
 
 def _lr_at(recipe: FaceModelRecipe, step: int, steps_per_epoch: int) -> float:
-    """Linear warm-up, then a cosine decay to zero at the last step."""
+    """Linear warm-up, then a cosine decay to zero at the last step (or the peak lr throughout: constant)."""
     total, warmup = recipe.epochs * steps_per_epoch, int(recipe.warmup_epochs * steps_per_epoch)
     if step < warmup:
         return recipe.lr * (step + 1) / warmup
+    if recipe.schedule == "constant":
+        return recipe.lr
     return recipe.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
@@ -360,22 +419,26 @@ def _train_epoch(net, optimizer, recipe: FaceModelRecipe, train_x: np.ndarray, t
     return running
 
 
-def _resume(checkpoint: Path, net, optimizer) -> dict:
-    """The run's state (epoch, best UAR, seconds), restored with the weights if a checkpoint exists."""
+def _resume(checkpoint: Path, net, optimizer, swa=None) -> dict:
+    """The run's state (epoch, best UAR, seconds), restored with the weights (and the SWA mean) if a checkpoint
+    exists."""
     if not checkpoint.is_file():
         return {"epoch": 0, "best_uar": -1.0, "best_epoch": -1, "seconds": 0.0}
     saved = torch.load(checkpoint, weights_only=False, map_location="cpu")  # load_state_dict moves to the net's device
     net.load_state_dict(saved["net"])
     optimizer.load_state_dict(saved["optimizer"])
+    if swa is not None and saved.get("swa") is not None:
+        swa.load_state_dict(saved["swa"])
     random.setstate(saved["rng"]["python"])
     torch.set_rng_state(saved["rng"]["torch"])
     print(f"resuming {checkpoint.parent} after epoch {saved['state']['epoch']}", file=sys.stderr)
     return saved["state"]
 
 
-def _checkpoint(path: Path, net, optimizer, state: dict) -> None:
+def _checkpoint(path: Path, net, optimizer, state: dict, swa=None) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                "swa": swa.state_dict() if swa is not None else None,
                 "rng": {"python": random.getstate(), "torch": torch.get_rng_state()}}, tmp)  # fmt: skip
     os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint whole
 
@@ -394,12 +457,17 @@ def ship(run_dir: str | Path, dest: str | Path, bench_json: str | Path | None = 
     history = _history(run)
     init = meta["trained"]["recipe"].get("init")
     if init:  # a warm restart: the card shows the run it started from first, epochs numbered on
-        first = _history(Path(init).parent)
         meta["trained"]["first_stage"] = json.loads((Path(init) / "config.json").read_text())["trained"]
-        history = [{**h, "stage": 1} for h in first] + [
-            {**h, "stage": 2, "epoch": h["epoch"] + first[-1]["epoch"], "seconds": h["seconds"] + first[-1]["seconds"]}
-            for h in history
-        ]
+        if (Path(init).parent / "history.jsonl").is_file():
+            first = _history(Path(init).parent)
+            history = [{**h, "stage": 1} for h in first] + [
+                {**h, "stage": 2, "epoch": h["epoch"] + first[-1]["epoch"],
+                 "seconds": h["seconds"] + first[-1]["seconds"]}
+                for h in history
+            ]  # fmt: skip
+        else:  # started from a shipped model: its own card has stage one's curve and time
+            meta["trained"]["first_stage_card"] = Path(init).name
+            history = [{**h, "stage": 2} for h in history]
     bench = json.loads(Path(bench_json).read_text()) if bench_json and Path(bench_json).is_file() else None
     if bench and any(block.get("face_model") != dest.name for block in bench.values()):
         bench = None  # figures from another model's run would mislabel this one
@@ -425,6 +493,7 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
     stage_one = trained.get("first_stage", trained)  # the run that trained from random initialisation
     first = stage_one["recipe"]
     hours = history[-1]["seconds"] / 3600  # the history's seconds are cumulative, resumed runs included
+    elsewhere = trained.get("first_stage_card")  # stage one's curve and time are in that model's card
     lines = [
         f"# {name}",
         "",
@@ -454,11 +523,12 @@ def model_card(meta: dict, history: list[dict], bench: dict | None, name: str = 
         f" +-{first['rotate_deg']} deg, scale +-{first['scale']}, shift +-{first['shift']}, brightness"
         f" +-{first['brightness']}, contrast +-{first['contrast']}, random erasing p={first['erase_p']};"
         f" {_precision_words(first.get('precision', 'fp32'))}."
-        f" Selected epoch: {stage_one['epoch']} (best validation UAR with flip TTA).",
+        f" {_selection_words(stage_one)}",
         *_restart_lines(trained),
         "",
-        f"Wall time: {hours:.2f} h of training on 2 CPU cores (AMD EPYC, no GPU), sharing them with other work;"
-        f" {_pace_words(history)}.",
+        f"Wall time: {hours:.2f} h of {'the second stage' if elsewhere else 'training'} on 2 CPU cores (AMD EPYC, no"
+        f" GPU), sharing them with other work; {_pace_words(history)}"
+        + (f" (stage one: see {elsewhere}'s card)." if elsewhere else "."),
         "No GPU was lent for this run; the same recipe is pure tensor work over a 66 MB uint8 array, so on a GPU an",
         "epoch is a few seconds (not measured here).",
         "",
@@ -487,18 +557,42 @@ def _precision_words(precision: str) -> str:
     return "float32 throughout"
 
 
+def _selection_words(trained: dict) -> str:
+    """Which weights a run exported: its best epoch on the validation split, or the SWA mean."""
+    swa = trained.get("swa")
+    if not swa:
+        return f"Selected epoch: {trained['epoch']} (best validation UAR with flip TTA)."
+    return (
+        f"Exported: the mean of the weights at the end of epochs {swa['epochs'][0]}-{swa['epochs'][1]} (stochastic"
+        " weight averaging), batch-norm statistics recomputed over the training faces; validation UAR with flip"
+        f" TTA {trained['val']['uar_tta']:.3f} (the best single epoch, {swa['best_single_epoch']}:"
+        f" {swa['best_single_uar_tta']:.3f})."
+    )
+
+
 def _restart_lines(trained: dict) -> list[str]:
     """The card's words for a warm restart's second stage (none for a one-stage run)."""
     if "first_stage" not in trained:
         return []
     r, first = trained["recipe"], trained["first_stage"]
+    recipe_file = "fer2013-swa.yaml" if r.get("swa_epochs") else "fer2013-restart.yaml"
+    origin = trained.get("first_stage_card", "stage one")
+    if r.get("schedule", "cosine") == "constant":
+        schedule = f"at a constant lr {r['lr']} after {r['warmup_epochs']} warm-up epoch"
+    else:
+        schedule = f"one cosine cycle peaking at lr {r['lr']} after {r['warmup_epochs']} warm-up epoch"
+    if r.get("swa_epochs"):
+        chosen = _selection_words(trained)
+    elif "first_stage_card" in trained:
+        chosen = f"Selected: epoch {trained['epoch']} of stage two."
+    else:
+        chosen = (f"Selected: epoch {trained['epoch']} of stage two (epoch"
+                  f" {first['recipe']['epochs'] + trained['epoch']} in the curve below).")  # fmt: skip
     return [
         "",
-        f"Then a warm restart (recipe `training/recipes/face-model/fer2013-restart.yaml`): from stage one's selected"
+        f"Then a warm restart (recipe `training/recipes/face-model/{recipe_file}`): from {origin}'s selected"
         f" epoch {first['epoch']} (validation UAR with TTA {first['val']['uar_tta']:.3f}), {r['epochs']} more"
-        f" epochs, one cosine cycle peaking at lr {r['lr']} after {r['warmup_epochs']} warm-up epoch, seed"
-        f" {r['seed']}, the same split and augmentation. Selected: epoch {trained['epoch']} of stage two (epoch"
-        f" {first['recipe']['epochs'] + trained['epoch']} in the curve below).",
+        f" epochs, {schedule}, seed {r['seed']}, the same split and augmentation. {chosen}",
     ]
 
 
