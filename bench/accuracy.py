@@ -109,6 +109,8 @@ def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False, 
         out[f"prior_ms_per_face-{name}"] = 1000 * (time.perf_counter() - t) / max(1, len(ok))
         top = [max(priors[i], key=priors[i].get) if i in priors else None for i in range(len(items))]
         out[f"prior-{name}"] = scores(y_true, [t if t in labels else None for t in top], labels)
+        if name == "emoreason":
+            prior_answers = top
         if name != "emoreason-noflip":
             answers = []
             for i in range(len(items)):
@@ -120,7 +122,22 @@ def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False, 
                 o.prior_model = getattr(model, "name", None)  # the decision rule applies to the prior it was fitted on
                 answers.append(_answer(engine["embedded"], o, labels))
             out[f"embedded-{name}"] = scores(y_true, answers, labels)
+            if name == "emoreason":
+                out["embedded-vs-prior"] = paired_comparison(y_true, prior_answers, answers)
     return out
+
+
+def paired_comparison(y_true: list[str], prior: list, embedded: list) -> dict:
+    """The faces only one of the two gets right, and McNemar's exact two-sided p for that split: whether
+    the embedded analysis differs from its prior by more than the faces' draw (both answer the same faces,
+    so the unpaired +-5-point interval of 350 faces overstates the noise in their difference)."""
+    from scipy.stats import binomtest
+
+    prior_only = sum(p == y != e for y, p, e in zip(y_true, prior, embedded))
+    embedded_only = sum(e == y != p for y, p, e in zip(y_true, prior, embedded))
+    n = prior_only + embedded_only
+    p_value = binomtest(embedded_only, n, 0.5).pvalue if n else 1.0
+    return {"prior_only_right": prior_only, "embedded_only_right": embedded_only, "mcnemar_p": float(p_value)}
 
 
 def _answer(engine: EmbeddedBackend, observation, labels) -> str | None:
@@ -177,11 +194,15 @@ def main() -> None:
         for name in ROWS:
             s = r[name]
             print(f"{name:<24}{s['accuracy']:>10.4f}{s['macro_f1']:>10.4f}{s['uar']:>8.4f}")
+        pair = r["embedded-vs-prior"]
+        print(f"embedded vs prior: right only with the prior {pair['prior_only_right']}, only in the analysis "
+              f"{pair['embedded_only_right']} (McNemar p={pair['mcnemar_p']:.3f})")  # fmt: skip
         plot_confusions(r, BASIC7, out.with_name(f"{out.stem}-{key}-confusion.png"), f"{key} ({r['n']} faces)")
         tag = key.replace("fer2013-", "").replace("-", "_")
         line += [f"{tag}_{name.replace('-', '_')}_acc={r[name]['accuracy']:.4f}" for name in ROWS]
         line += [f"{tag}_prior_ms_fer={r['prior_ms_per_face-fer']:.2f}",
-                 f"{tag}_prior_ms_emoreason={r['prior_ms_per_face-emoreason']:.2f}"]  # fmt: skip
+                 f"{tag}_prior_ms_emoreason={r['prior_ms_per_face-emoreason']:.2f}",
+                 f"{tag}_embedded_vs_prior_p={pair['mcnemar_p']:.3f}"]  # fmt: skip
     out.write_text(json.dumps(results, indent=2))
     print(" ".join(line))
 

@@ -9,7 +9,12 @@ from emoreason.facs import DETECTED_AUS
 from emoreason.labels import BASIC7
 from emoreason.reasoning.decision_rule import DecisionRule, load_default_rule
 from emoreason.reasoning.embedded import EmbeddedBackend
-from emoreason.training.decision_rule import balanced_accuracy, cross_validate, fit_logistic
+from emoreason.training.decision_rule import (
+    balanced_accuracy,
+    cross_validate,
+    fit_logistic,
+    one_standard_error_choice,
+)
 from emoreason.types import AUActivation, FaceObservation
 
 
@@ -21,6 +26,13 @@ def test_the_fit_recovers_a_separable_rule():
     assert balanced_accuracy(y, np.argmax(x @ w.T + b, axis=1), 3) > 0.95
     assert cross_validate(x, y, 1e-4, 3) > 0.9
     assert abs(w[:, 3]).max() < abs(w[:, :3]).max() / 3  # the noise feature gets little weight
+
+
+def test_the_penalty_is_the_strongest_within_one_standard_error_of_the_best():
+    # (UAR, its standard error) per L2 strength: 0.1 is best, 1.0 within its error, 10 beyond it
+    cv = {1e-3: (0.650, 0.006), 1e-1: (0.663, 0.007), 1.0: (0.657, 0.005), 10.0: (0.655, 0.004)}
+    assert one_standard_error_choice(cv) == 1.0
+    assert one_standard_error_choice({1e-3: (0.70, 0.001), 1.0: (0.60, 0.001)}) == 1e-3  # a real gain is kept
 
 
 def _rule(face_model: str = "test-face") -> DecisionRule:
