@@ -55,7 +55,7 @@ bench-accuracy: setup
 # emoreason's face model from the FER2013 training faces (v5's recipe: about 2 h on 2 idle cores; resumes if stopped). The
 # shipped copy lives in emoreason/face/weights/$(FACE_MODEL) (make face-model-ship copies a finished run there).
 FACE_RUN ?= out/runs/face-model
-FACE_MODEL ?= emoreason-face-v5
+FACE_MODEL ?= emoreason-face-v6
 face-model: setup
 	$(PIP) install -q --no-deps .
 	$(VENV)/bin/emoreason train face-model --config training/recipes/face-model/fer2013.yaml \

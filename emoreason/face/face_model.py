@@ -31,7 +31,7 @@ from torch import nn
 from ..labels import BASIC7
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_FACE_MODEL = WEIGHTS_DIR / "emoreason-face-v5"  # <dir>/model.safetensors + config.json + MODEL_CARD.md
+DEFAULT_FACE_MODEL = WEIGHTS_DIR / "emoreason-face-v6"  # <dir>/model.safetensors + config.json + MODEL_CARD.md
 
 
 def face_model_path(name_or_path: str | Path) -> Path:
