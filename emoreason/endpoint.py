@@ -12,6 +12,7 @@ Used by the `openai` and `vllm` reasoning backends, the eval judge and `data syn
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -45,14 +46,22 @@ class ChatEndpoint:
                                     max_retries=self.max_retries)  # fmt: skip
 
     def complete(self, messages: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
-        """The whole reply as a dict (`choices[0].message.content`, `choices[0].logprobs`, `usage`)."""
+        """The whole reply as a dict (`choices[0].message.content`, `choices[0].logprobs`, `usage`).
+
+        The body is read as plain JSON, not through the SDK's pydantic models (the SDK still sends,
+        retries and raises): a reply with 20 top log-probs per token is thousands of objects, and
+        building and dumping them took 10.0 ms against json's 2.4 for a 150-token analysis (1.7 vs
+        0.7 ms for 32 tokens), per request, in the gateway's process."""
         import openai
 
         try:
-            reply = self.client.chat.completions.create(**self._request(messages, options))
+            raw = self.client.chat.completions.with_raw_response.create(**self._request(messages, options))
+            reply = json.loads(raw.http_response.content)
+            if not isinstance(reply, dict):
+                raise ValueError("reply is not a JSON object")
         except (openai.APIError, ValueError) as exc:  # the endpoint's failures, as one line naming it
             raise self._error(exc) from None
-        return reply.model_dump()
+        return reply
 
     def text(self, messages: list[dict[str, Any]], **options: Any) -> str:
         """Just the reply's text; raises EndpointError when there is none."""

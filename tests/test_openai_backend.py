@@ -245,3 +245,31 @@ def test_eval_retries_endpoint_failures_on_the_next_run(fresh, tmp_path, astrona
     assert healed["errors"] == 0 and healed["n"] == 1
     row = read_rows(tmp_path / "run" / "predictions.jsonl")["happy/a"]
     assert row["text"] and not row["error"] and "retryable" not in row  # the served model's answer replaced it
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]"])
+def test_a_reply_that_is_not_a_json_object_is_one_line_naming_the_endpoint(body):
+    """The reply is read as plain JSON (endpoint.py): what is not a JSON object is an EndpointError, not a crash."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        endpoint = ChatEndpoint(f"http://127.0.0.1:{httpd.server_address[1]}/v1", "tiny", max_retries=0)
+        with pytest.raises(EndpointError, match=r"/v1/chat/completions: unreadable reply \(\w+\)$"):
+            endpoint.complete([{"role": "user", "content": "hi"}])
+    finally:
+        httpd.shutdown()

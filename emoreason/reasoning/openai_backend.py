@@ -74,8 +74,12 @@ class OpenAIBackend(VLMBackend):
         labels: Sequence[str] | None = None,
     ) -> list[list[FaceAnalysis]]:
         requests = self.requests(items, labels)
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            generations = list(pool.map(self._generate_or_error, requests, self.video_parts(requests)))
+        videos = self.video_parts(requests)
+        if len(requests) == 1:  # one face (the gateway's usual request): no pool, no thread to start
+            generations = [self._generate_or_error(requests[0], videos[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests) or 1)) as pool:
+                generations = list(pool.map(self._generate_or_error, requests, videos))
         results = [to_face_analysis(r, g) for r, g in zip(requests, generations)]
         return group_by_item(requests, results, len(items))
 
