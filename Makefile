@@ -8,7 +8,7 @@ export OMP_NUM_THREADS ?= 1
 # The development data (FER2013 faces); never copied into the repository.
 SHARED_DATA ?= ../shared/data
 
-.PHONY: setup demo test test-fast lint face-model face-model-restart face-model-swa face-model-ship train-mini bench-mini bench-mini-ceiling mini-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-gpu bench-video eval-example results tiny-model vllm-env serve ui browser clean
+.PHONY: setup demo test test-fast lint face-model face-model-restart face-model-swa face-model-ship train-mini bench-mini bench-mini-ceiling bench-mini-ablation mini-ship decision-rule bench bench-accuracy bench-frontend bench-backends bench-learnability bench-parser bench-faithfulness bench-serving bench-scale bench-gpu bench-video eval-example results tiny-model vllm-env serve ui browser clean
 
 setup: $(VENV)/.installed
 
@@ -122,6 +122,12 @@ bench-mini: setup vllm-env
 bench-mini-ceiling: setup
 	$(PIP) install -q --no-deps .
 	$(PY) bench/mini_ceiling.py --data $(SHARED_DATA) --out out/bench/mini_ceiling.json
+
+# What the shipped mini's answers follow: its prompt's prior, its AU lines or the face's pixels, each swapped for
+# another dev face's, beside the teacher under the same swaps (~5 min).
+bench-mini-ablation: setup
+	$(PIP) install -q --no-deps .
+	OMP_NUM_THREADS=$$(nproc --all) $(PY) bench/mini_ablation.py --data $(SHARED_DATA)/fer2013-dev --out out/bench/mini_ablation.json
 
 # Copy the finished run into the package (bf16) with its model card (the bench figures when bench-mini ran).
 mini-ship:

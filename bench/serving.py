@@ -114,12 +114,16 @@ def worker_cpu_s(engines: dict) -> float:
     return sum(process_tree_cpu_s(pid) for pid in pids if pid)
 
 
-def through_served_gateway(args: list[str], clients: int, requests: int, image_url: str, model: str) -> dict:
-    """The load through `emoreason serve ARGS` in its own process, with the gateway's CPU seconds."""
+def through_served_gateway(args: list[str], clients: int, requests: int, image_url: str, model: str,
+                           vllm_pid: int | None = None) -> dict:  # fmt: skip
+    """The load through `emoreason serve ARGS` in its own process, with the gateway's CPU seconds (and the
+    vLLM server's, `vllm_pid`, over the same load)."""
     with served_gateway(args) as live:
-        cpu0 = process_tree_cpu_s(live.pid)
+        cpu0, vllm0 = process_tree_cpu_s(live.pid), process_tree_cpu_s(vllm_pid) if vllm_pid else 0.0
         result = load(live.url, clients, requests, image_url, model)
         result["gateway_cpu_s"] = process_tree_cpu_s(live.pid) - cpu0  # the gateway and its front-end worker
+        if vllm_pid:
+            result["vllm_cpu_s"] = process_tree_cpu_s(vllm_pid) - vllm0
         return result
 
 
@@ -132,7 +136,9 @@ def through_gateway(engines: dict, clients: int, requests: int, image_url: str, 
         return result
 
 
-def direct_to_vllm(url: str, model: str, tokens: int, clients: int, requests: int) -> dict:
+def direct_to_vllm(
+    url: str, model: str, tokens: int, clients: int, requests: int, vllm_pid: int | None = None
+) -> dict:
     """The vLLM backend's own request for the astronaut (its messages and options, built once) sent straight
     to the server: what a client that skipped the gateway would cost."""
     from skimage import data
@@ -154,7 +160,11 @@ def direct_to_vllm(url: str, model: str, tokens: int, clients: int, requests: in
         except Exception:  # noqa: BLE001 - counted as a failed request
             return False
 
-    return timed_requests(one, clients, requests)
+    vllm0 = process_tree_cpu_s(vllm_pid) if vllm_pid else 0.0
+    result = timed_requests(one, clients, requests)
+    if vllm_pid:
+        result["vllm_cpu_s"] = process_tree_cpu_s(vllm_pid) - vllm0
+    return result
 
 
 class _Live:
@@ -278,8 +288,9 @@ def gateway_vs_direct(args, model_dir: Path, image_url: str) -> dict:
                    "600", "--max-new-tokens", str(args.tokens), "--max-concurrency", str(args.clients)]  # fmt: skip
         for clients, suffix in ((args.clients, ""), (1, "_1client")):
             n = args.requests if clients > 1 else args.requests // 3
-            figures[f"vllm{suffix}"] = through_served_gateway(gateway, clients, n, image_url, "tiny")
-            figures[f"vllm_direct{suffix}"] = direct_to_vllm(server.url, "tiny", args.tokens, clients, n)
+            pid = server.proc.pid
+            figures[f"vllm{suffix}"] = through_served_gateway(gateway, clients, n, image_url, "tiny", pid)
+            figures[f"vllm_direct{suffix}"] = direct_to_vllm(server.url, "tiny", args.tokens, clients, n, pid)
     figures["gateway_overhead"] = {}
     for suffix in ("", "_1client"):
         g, d = figures[f"vllm{suffix}"], figures[f"vllm_direct{suffix}"]
@@ -288,6 +299,10 @@ def gateway_vs_direct(args, model_dir: Path, image_url: str) -> dict:
             f"added_p95_ms{suffix}": g["p95_ms"] - d["p95_ms"],
             f"share_of_p50{suffix}": (g["p50_ms"] - d["p50_ms"]) / g["p50_ms"],
             f"cpu_ms_per_request{suffix}": 1000 * g["gateway_cpu_s"] / g["requests"],
+            # vLLM's own CPU a request (API server + engine; the warm-up request included) in each path: the
+            # same if the gateway only adds its own work
+            f"vllm_cpu_ms_per_request{suffix}": 1000 * g["vllm_cpu_s"] / (g["requests"] + 1),
+            f"vllm_cpu_ms_per_request_direct{suffix}": 1000 * d["vllm_cpu_s"] / (d["requests"] + 1),
         })  # fmt: skip
 
     return figures

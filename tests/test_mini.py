@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,21 @@ def test_the_cli_runs_the_mini_with_no_model(tmp_path, astronaut_face):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"model": "emoreason-mini"' in proc.stdout and "<answer>" in proc.stdout
+
+
+@pytest.mark.slow  # the shipped mini and the front-end on 8 dev faces, in a subprocess (~40 s)
+def test_the_ablation_bench_swaps_one_input_at_a_time(fer_dev, tmp_path):
+    """bench/mini_ablation.py on a few dev faces: the teacher never reads the pixels (swapping them changes
+    none of its answers) and follows the prior it is given; the figures are written as JSON and a final line."""
+    import json
+
+    out = tmp_path / "ablation.json"
+    proc = subprocess.run([sys.executable, "bench/mini_ablation.py", "--data", str(fer_dev), "--limit", "8",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(out.read_text())["systems"]
+    assert figures["teacher"]["pixels_swapped"]["unchanged"] == 1.0
+    assert figures["teacher"]["prior_swapped"]["follows_donor_prior"] >= 0.5
+    assert set(figures["mini"]) == {"own", "prior_swapped", "aus_swapped", "pixels_swapped"}
+    assert "mini_pixels_swapped_unchanged=" in proc.stdout.strip().splitlines()[-1]
