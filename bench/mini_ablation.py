@@ -1,7 +1,8 @@
 """What emoreason-mini's answers follow: the prior in its prompt, the AUs in its prompt, or the face it sees.
 
     python bench/mini_ablation.py --data ../shared/data/fer2013-dev --out out/bench/mini_ablation.json
-    (make bench-mini-ablation; about 6 minutes on 2 cores)
+    (make bench-mini-ablation; about 5 minutes on 2 cores)
+    python bench/mini_ablation.py --model emoreason/models/weights/emoreason-mini   # the SFT base alone
 
 The mini reads three things about a face: the expression prior's top emotions (a prompt line),
 the AUs the front-end measured (prompt lines), and the face's pixels (the aligned crop, as the
@@ -73,6 +74,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/fer2013-dev")
     parser.add_argument("--limit", type=int, default=None, help="the first N faces only (a quick look)")
+    parser.add_argument("--model", default=None, help="a mini base (default: the shipped one, with its GRPO adapter)")
+    parser.add_argument(
+        "--adapter", default=None, help="an adapter on --model (none: the base alone, e.g. the SFT stage)"
+    )
     parser.add_argument("--out", default="out/bench/mini_ablation.json")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -94,7 +99,8 @@ def main() -> None:
         }
         systems: dict[str, dict[str, list]] = {}
         systems["teacher"] = {n: answers(teacher, obs, images) for n, obs in swapped.items()}
-    with Analyzer(backend="transformers", face_mode="full", batch_size=16) as mini:  # the shipped model
+    named = {"model": args.model, "adapter": args.adapter} if args.model else {}  # none: the shipped model
+    with Analyzer(backend="transformers", face_mode="full", batch_size=16, **named) as mini:
         systems["mini"] = {n: answers(mini, obs, images) for n, obs in swapped.items()}
 
     donor_gold = [gold[d] for d in donor]
@@ -111,7 +117,8 @@ def main() -> None:
             elif name != "own":
                 row["follows_donor_label"] = float(np.mean([p == d for p, d in zip(pred, donor_gold)]))
             figures[system][name] = {k: round(v, 4) for k, v in row.items()}
-    result = {"data": args.data, "faces": len(observations), "donor_seed": 0, "systems": figures,
+    result = {"data": args.data, "model": args.model or "shipped emoreason-mini (base + GRPO adapter)",
+              "adapter": args.adapter, "faces": len(observations), "donor_seed": 0, "systems": figures,
               "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
