@@ -94,7 +94,7 @@ def main() -> None:
             name: [
                 dataclasses.replace(o, **{f: getattr(observations[d], f) for f in fields})
                 for o, d in zip(observations, donor)
-            ]  # fmt: skip
+            ]
             for name, fields in SWAPS.items()
         }
         systems: dict[str, dict[str, list]] = {}

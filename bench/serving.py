@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -114,17 +115,21 @@ def worker_cpu_s(engines: dict) -> float:
     return sum(process_tree_cpu_s(pid) for pid in pids if pid)
 
 
+def cpu_during(pids: list[int], run) -> tuple[dict, list[float]]:
+    """run()'s result and the CPU seconds each process of `pids` (with its children) used meanwhile."""
+    before = [process_tree_cpu_s(pid) for pid in pids]
+    result = run()
+    return result, [process_tree_cpu_s(pid) - b for pid, b in zip(pids, before)]
+
+
 def through_served_gateway(args: list[str], clients: int, requests: int, image_url: str, model: str,
-                           vllm_pid: int | None = None) -> dict:  # fmt: skip
-    """The load through `emoreason serve ARGS` in its own process, with the gateway's CPU seconds (and the
-    vLLM server's, `vllm_pid`, over the same load)."""
+                           vllm_pid: int) -> dict:  # fmt: skip
+    """The load through `emoreason serve ARGS` in its own process, with the CPU seconds of the gateway (and its
+    front-end worker) and of the vLLM server (`vllm_pid`) over that load."""
     with served_gateway(args) as live:
-        cpu0, vllm0 = process_tree_cpu_s(live.pid), process_tree_cpu_s(vllm_pid) if vllm_pid else 0.0
-        result = load(live.url, clients, requests, image_url, model)
-        result["gateway_cpu_s"] = process_tree_cpu_s(live.pid) - cpu0  # the gateway and its front-end worker
-        if vllm_pid:
-            result["vllm_cpu_s"] = process_tree_cpu_s(vllm_pid) - vllm0
-        return result
+        run = functools.partial(load, live.url, clients, requests, image_url, model)
+        result, (gateway_s, vllm_s) = cpu_during([live.pid, vllm_pid], run)
+        return result | {"gateway_cpu_s": gateway_s, "vllm_cpu_s": vllm_s}
 
 
 def through_gateway(engines: dict, clients: int, requests: int, image_url: str, model: str) -> dict:
@@ -136,11 +141,9 @@ def through_gateway(engines: dict, clients: int, requests: int, image_url: str, 
         return result
 
 
-def direct_to_vllm(
-    url: str, model: str, tokens: int, clients: int, requests: int, vllm_pid: int | None = None
-) -> dict:
+def direct_to_vllm(url: str, model: str, tokens: int, clients: int, requests: int, vllm_pid: int) -> dict:
     """The vLLM backend's own request for the astronaut (its messages and options, built once) sent straight
-    to the server: what a client that skipped the gateway would cost."""
+    to the server: what a client that skipped the gateway would cost (with the server's CPU seconds)."""
     from skimage import data
 
     from emoreason.face.frontend import FaceFrontEnd
@@ -160,11 +163,8 @@ def direct_to_vllm(
         except Exception:  # noqa: BLE001 - counted as a failed request
             return False
 
-    vllm0 = process_tree_cpu_s(vllm_pid) if vllm_pid else 0.0
-    result = timed_requests(one, clients, requests)
-    if vllm_pid:
-        result["vllm_cpu_s"] = process_tree_cpu_s(vllm_pid) - vllm0
-    return result
+    result, (vllm_s,) = cpu_during([vllm_pid], lambda: timed_requests(one, clients, requests))
+    return result | {"vllm_cpu_s": vllm_s}
 
 
 class _Live:
@@ -286,9 +286,9 @@ def gateway_vs_direct(args, model_dir: Path, image_url: str) -> dict:
     with VLLMServer(command, "127.0.0.1", port) as server:
         gateway = ["--backend", "vllm", "--base-url", server.url, "--model", "tiny", "--name", "tiny", "--timeout",
                    "600", "--max-new-tokens", str(args.tokens), "--max-concurrency", str(args.clients)]  # fmt: skip
+        pid = server.proc.pid
         for clients, suffix in ((args.clients, ""), (1, "_1client")):
             n = args.requests if clients > 1 else args.requests // 3
-            pid = server.proc.pid
             figures[f"vllm{suffix}"] = through_served_gateway(gateway, clients, n, image_url, "tiny", pid)
             figures[f"vllm_direct{suffix}"] = direct_to_vllm(server.url, "tiny", args.tokens, clients, n, pid)
     figures["gateway_overhead"] = {}

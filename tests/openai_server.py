@@ -25,6 +25,7 @@ class TinyChatServer:
         self.loaded = loaded
         self.api_key = api_key
         self.fail_next: list[int] = []  # HTTP statuses to answer with, one per request, before serving
+        self.raw_next: list[bytes] = []  # bodies to answer 200 with verbatim (not JSON, say), one per request
         self.delay_s = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -107,8 +108,8 @@ class TinyChatServer:
             def log_message(self, *args):
                 return None  # keep test output clean
 
-            def _reply(self, status: int, payload: dict, headers: dict | None = None) -> None:
-                data = json.dumps(payload).encode()
+            def _reply(self, status: int, payload: dict | bytes, headers: dict | None = None) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -125,17 +126,20 @@ class TinyChatServer:
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     status = server.fail_next.pop(0) if server.fail_next else None
+                    raw = server.raw_next.pop(0) if server.raw_next else None
                 try:
-                    reply = self._answer(status)
+                    reply = self._answer(status, raw)
                 finally:  # no longer in flight before the reply leaves: a pooled client may send the next at once
                     with server._lock:
                         server.in_flight -= 1
                 self._reply(*reply)
 
-            def _answer(self, status: int | None) -> tuple:
+            def _answer(self, status: int | None, raw: bytes | None = None) -> tuple:
                 try:
                     body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                     server.requests.append(body)
+                    if raw is not None:  # the request read (the connection stays usable), the verbatim body sent
+                        return 200, raw
                     if server.api_key and self.headers.get("Authorization") != f"Bearer {server.api_key}":
                         return 401, {"error": {"message": "invalid api key"}}
                     if status is not None:

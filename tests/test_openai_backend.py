@@ -52,6 +52,7 @@ def fresh(server):
     while server.in_flight and time.monotonic() < deadline:  # requests a timed-out test left behind
         time.sleep(0.05)
     server.fail_next.clear()
+    server.raw_next.clear()
     server.delay_s = 0.0
     server.max_in_flight = 0
     server.requests.clear()
@@ -248,28 +249,9 @@ def test_eval_retries_endpoint_failures_on_the_next_run(fresh, tmp_path, astrona
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]"])
-def test_a_reply_that_is_not_a_json_object_is_one_line_naming_the_endpoint(body):
+def test_a_reply_that_is_not_a_json_object_is_one_line_naming_the_endpoint(fresh, body):
     """The reply is read as plain JSON (endpoint.py): what is not a JSON object is an EndpointError, not a crash."""
-    import http.server
-    import threading
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        endpoint = ChatEndpoint(f"http://127.0.0.1:{httpd.server_address[1]}/v1", "tiny", max_retries=0)
-        with pytest.raises(EndpointError, match=r"/v1/chat/completions: unreadable reply \(\w+\)$"):
-            endpoint.complete([{"role": "user", "content": "hi"}])
-    finally:
-        httpd.shutdown()
+    fresh.raw_next.append(body)
+    endpoint = ChatEndpoint(fresh.base_url, "tiny", api_key=KEY, max_retries=0)
+    with pytest.raises(EndpointError, match=r"/v1/chat/completions: unreadable reply \(\w+\)$"):
+        endpoint.complete([{"role": "user", "content": "hi"}])

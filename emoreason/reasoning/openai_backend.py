@@ -78,7 +78,7 @@ class OpenAIBackend(VLMBackend):
         if len(requests) == 1:  # one face (the gateway's usual request): no pool, no thread to start
             generations = [self._generate_or_error(requests[0], videos[0])]
         else:
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests) or 1)) as pool:
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 generations = list(pool.map(self._generate_or_error, requests, videos))
         results = [to_face_analysis(r, g) for r, g in zip(requests, generations)]
         return group_by_item(requests, results, len(items))
