@@ -76,7 +76,9 @@ def evaluate(model: str | None, adapter: str | None, test_file: Path, weights: d
     backend = "transformers" if model is not None else "embedded"
     if model is None:
         options = {}
-    with Analyzer(backend=backend, face_mode="full", labels=list(EMOTIONS), **options) as analyzer:
+    # No label list: the prompt the recipes train on (labels: null) and that `analyze` sends by default. A label
+    # list adds an "Answer with exactly one of" line the model never saw in training.
+    with Analyzer(backend=backend, face_mode="full", **options) as analyzer:
         texts = [
             r.faces[0].text if r.faces else "" for r in analyzer.analyze_many([str(r.image_path) for r in records])
         ]

@@ -111,7 +111,9 @@ def _card_data(last: dict[str, Any]) -> str:
         "prompts carry never trained on or selected with them) and PublicTest minus the 350 development faces. "
         "The development faces (`fer2013-dev`) were never used for training or for any choice.",
         f"- `emoreason data synth` explained {last['sft_records']} of these {total} faces with the embedded engine "
-        f"(the gold emotion, kept only where the detected AUs support it); the other {last['pool_before']} are "
+        f"(the gold emotion as the answer, kept only where the reasoning supports it: the detected AUs do, or the "
+        f"text says that the whole-face impression, with its probability, outweighs them); the other "
+        f"{last['pool_before']} are "
         f"the pool. GRPO trains on all {total} (rewards need labels, not text).",
         "- FER2013 has no AU labels: the AU reward is off. The detector's AUs are in the prompt already; the "
         "faithfulness reward checks the text against them.",
