@@ -57,6 +57,11 @@ class Recipe:
     # strict: emotion only from a closed <answer>, AUs only from a closed <think> (Facial-R1's rule for
     # truncated or untagged completions); lenient reads them anyway, as evaluation does (rewards.py).
     reward_reading: str = "strict"
+    # SFT only: the fraction of examples whose face the model does not see (image and face tokens from a flat
+    # grey crop; which ones, by a hash of the example id, so a resumed run blanks the same). On those only the
+    # prompt's prior and AU lines tell the answer, so the model has to learn to read them: they say what the
+    # face tokens carry, and a model that sees the face always learns the face tokens first and leaves them unread.
+    face_dropout: float = 0.0
     force_resume: bool = False  # resume a run in output_dir even if its data or model settings changed
     trainer: dict[str, Any] = field(default_factory=dict)  # trl SFTConfig / GRPOConfig fields
 
@@ -203,7 +208,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 # What a run is: resuming a checkpoint under different values of these would mix two runs in one.
 # (Trainer settings such as max_steps or the learning rate may change on resume: that is how a run is extended.)
 RUN_IDENTITY = ("model", "stage", "adapter", "finetune", "face_mode", "labels", "lora", "face_tokens", "rewards",
-                "reward_reading")  # fmt: skip
+                "reward_reading", "face_dropout")  # fmt: skip
 
 
 def data_fingerprint(train_file: str | Path) -> str:

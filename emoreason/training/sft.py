@@ -265,7 +265,7 @@ def run_sft(recipe: Recipe) -> Path:
         model=model,
         args=args,
         train_dataset=dataset,
-        data_collator=SFTCollator(processor, projector, features),
+        data_collator=SFTCollator(processor, projector, features, face_dropout=recipe.face_dropout),
         processing_class=processor,
         callbacks=[ProjectorCheckpoints(projector)] if projector is not None else None,
     )
