@@ -17,7 +17,7 @@ def test_face_dropout_picks_a_fixed_share_of_examples_by_id():
     assert 0.46 < np.mean(half) < 0.54
     assert half == [face_dropped(i, 0.5) for i in ids]  # the same on every call: a resumed run blanks the same
     assert not any(face_dropped(i, 0.0) for i in ids) and all(face_dropped(i, 1.0) for i in ids)
-    assert all(face_dropped(i, 0.5) for i, h in zip(ids, half) if h and face_dropped(i, 0.3))  # nested shares
+    assert all(h for i, h in zip(ids, half) if face_dropped(i, 0.3))  # nested: a larger share adds faces
 
 
 def test_a_dropped_face_reaches_the_model_as_a_flat_grey_crop(tiny_model_dir, astronaut_face):
