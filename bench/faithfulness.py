@@ -46,10 +46,12 @@ def score(analyzer: Analyzer, images: list[tuple[str, str | None]], face_mode: s
             result = analyzer.analyze(path, face_mode=face_mode, labels=labels)
             for face in result.faces:
                 faces += 1
-                found = breaks(face.text, [a.code for a in face.present_aus()]) if face.aus else []
+                present = [a.code for a in face.present_aus()]
+                found = breaks(face.text, present, face.expression_prior) if face.aus else []
                 broken += bool(found)
                 for reason in found:
-                    reasons[reason.split(" AU")[0]] = reasons.get(reason.split(" AU")[0], 0) + 1
+                    kind = reason.split(":")[0].split(" AU")[0]  # "cites unmeasured", "misstates the expression prior"
+                    reasons[kind] = reasons.get(kind, 0) + 1
                 consistent += consistency_score(face.text) == 1.0
             measured = [[(a.code, a.intensity) for a in f.aus] for f in result.faces]
             if reference is None:

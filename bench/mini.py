@@ -67,7 +67,10 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
     texts = [f.text if f is not None else "" for f in faces]
     parsed = [parse_output(t) for t in texts]
     measured = [[a.code for a in f.present_aus()] if f is not None and f.aus else None for f in faces]
-    total, _ = combined_reward(texts, rewards, strict=strict, emotion=gold, measured_aus=measured)
+    priors = [f.expression_prior if f is not None else None for f in faces]
+    total, _ = combined_reward(
+        texts, rewards, strict=strict, emotion=gold, measured_aus=measured, expression_prior=priors
+    )
     tokens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     metrics = emotion_metrics(gold, [p.emotion for p in parsed], BASIC7)
     return {
@@ -75,8 +78,8 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
         "macro_f1": metrics["macro_f1"],
         "format_valid": float(np.mean([p.format_valid for p in parsed])),
         "consistency": float(np.mean([consistency_score(t) for t in texts])),
-        # no cited AU unmeasured, no measured AU denied, no active face called at rest (faithfulness.py)
-        "faithful": float(np.mean([not breaks(t, m) for t, m in zip(texts, measured) if m is not None])),
+        # no cited AU unmeasured, no measured AU denied, no active face called at rest, no prior misstated
+        "faithful": float(np.mean([not breaks(t, m, p) for t, m, p in zip(texts, measured, priors) if m is not None])),
         "reward": float(np.mean(total)),
         "tokens": float(np.mean(tokens)),
         # the limit reached with no closed answer: generation stopped mid-analysis

@@ -2,7 +2,9 @@
 
 The invariants (issue: faithful analyses), read from the text by the shared parser:
 1. an AU the text cites as present was measured present, and an AU it denies was not;
-2. a whole-face "at rest" / "no visible action" claim only when no AU was measured present.
+2. a whole-face "at rest" / "no visible action" claim only when no AU was measured present;
+3. a probability the text gives an emotion ("62% sadness", "sadness (62%)": the expression
+   model's reading) is the one the expression model gave it, to the prompt's rounding.
 The embedded engine is built to keep them (property-tested), `data synth` rejects texts that
 break them, eval reports the share of analyses that break them (`faithfulness`), for a VLM as
 for the engine, and the reward registry has the same check as an optional reward.
@@ -11,6 +13,8 @@ for the engine, and the reward registry has the same check as an optional reward
 []
 >>> breaks("<think>The face is at rest (no AU12).</think><answer>neutral</answer>", present=[12])
 ['denies measured AU12', 'calls an active face at rest']
+>>> breaks("<think>The classifier reads anger (70%).</think><answer>anger</answer>", [], prior={"anger": 0.4})
+['misstates the expression prior: anger 70%, measured 40%']
 """
 
 from __future__ import annotations
@@ -53,8 +57,34 @@ def states_impression_outweighs(reasoning: str, emotion: str) -> bool:
     return False
 
 
-def breaks(text: str, present: Iterable[int]) -> list[str]:
-    """The invariants `text` breaks given the AU codes measured present (empty list: faithful)."""
+# A probability stated for an emotion, in the forms the engine writes: "62% sadness", "62% for sadness",
+# "sadness (62%)". Invariant 3 holds each to the expression model's output.
+# Two patterns scanned separately: one alternation would let "impression (62%" swallow "62% sadness".
+_PCT_FIRST = re.compile(r"\b(\d{1,3})%\s+(?:for\s+)?([A-Za-z]+)")
+_NAME_FIRST = re.compile(r"\b([A-Za-z]+)\s+\((\d{1,3})%")
+PRIOR_TOLERANCE = 1.5  # percentage points: the prompt gives the prior to 0.01, the text to 1%
+
+
+def stated_probabilities(reasoning: str) -> list[tuple[str, int]]:
+    """(emotion, percent) for each probability the text gives an emotion.
+
+    >>> stated_probabilities("The impression (62% sadness) outweighs it; fear (20%) and 5% against.")
+    [('sadness', 62), ('fear', 20)]
+    """
+    text = reasoning or ""
+    hits = [(m.start(), m.group(2), m.group(1)) for m in _PCT_FIRST.finditer(text)]
+    hits += [(m.start(), m.group(1), m.group(2)) for m in _NAME_FIRST.finditer(text)]
+    found = []
+    for _, word, pct in sorted(hits):
+        emotion = normalize_label(word)
+        if emotion:
+            found.append((emotion, int(pct)))
+    return found
+
+
+def breaks(text: str, present: Iterable[int], prior: dict[str, float] | None = None) -> list[str]:
+    """The invariants `text` breaks given the AU codes measured present and, where given, the expression
+    model's probabilities (empty list: faithful)."""
     measured = set(present)
     parsed = parse_output(text)
     reasoning = parsed.think if parsed.think is not None else text
@@ -62,11 +92,18 @@ def breaks(text: str, present: Iterable[int]) -> list[str]:
     found += [f"denies measured AU{c}" for c in parsed.negated_aus if c in measured]
     if measured and AT_REST.search(reasoning):
         found.append("calls an active face at rest")
+    if prior:
+        for emotion, pct in stated_probabilities(reasoning):
+            p = 100 * prior.get(emotion, 0.0)
+            if abs(pct - p) > PRIOR_TOLERANCE:
+                found.append(f"misstates the expression prior: {emotion} {pct}%, measured {p:.0f}%")
     return found
 
 
-def faithfulness_score(text: str, present: Iterable[int] | None) -> float | None:
+def faithfulness_score(
+    text: str, present: Iterable[int] | None, prior: dict[str, float] | None = None
+) -> float | None:
     """1.0 when the text breaks no invariant, 0.0 when it does; None when no AUs were measured."""
     if present is None:
         return None
-    return 0.0 if breaks(text, present) else 1.0
+    return 0.0 if breaks(text, present, prior) else 1.0

@@ -27,6 +27,7 @@ Where these rewards deviate from Facial-R1, deliberately:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -143,9 +144,8 @@ def consistency_score(text: str, strict: bool = False) -> float:
     the whole-face impression, with its probability, outweighs the AU evidence for this answer
     (`faithfulness.states_impression_outweighs`). Deviation from a pure AU rule, deliberate: on
     48 px faces the AUs are weak and the expression model is right more often; an honest
-    text that says so is consistent. (A stated probability is not yet checked against the
-    prompt's prior: a policy could state one falsely; the faithfulness reward is the guard to
-    extend there.)
+    text that says so is consistent. Whether the stated probability is the expression model's
+    own is the faithfulness reward's check (invariant 3), not this one's.
 
     >>> consistency_score("<think>(AU6) and (AU12)</think><answer>happiness</answer>")
     1.0
@@ -212,16 +212,27 @@ def consistency_reward(completions: Sequence[Any], strict: bool = False, **_: An
 
 @register("faithfulness")
 def faithfulness_reward(
-    completions: Sequence[Any], measured_aus: Sequence[Sequence[int] | None] | None = None, **_: Any
+    completions: Sequence[Any],
+    measured_aus: Sequence[Sequence[int] | None] | None = None,
+    expression_prior: Sequence[str | dict[str, float] | None] | None = None,
+    **_: Any,
 ) -> list[float | None]:
-    """1 when the reasoning cites only measured AUs, denies none of them and calls the face at rest only
-    when nothing was measured (faithfulness.py); None (no signal) where nothing was measured.
+    """1 when the reasoning cites only measured AUs, denies none of them, calls the face at rest only
+    when nothing was measured and gives each emotion the probability the expression model gave it
+    (faithfulness.py); None (no signal) where nothing was measured. `expression_prior` is the dataset
+    column: a JSON object per row (datasets cannot hold dicts with varying keys), or a dict.
 
-    >>> faithfulness_reward(["<think>(AU6) (AU12)</think><answer>happiness</answer>"] * 2, measured_aus=[[6, 12], [4]])
-    [1.0, 0.0]
+    >>> text = "<think>(AU6) (AU12); the expression model reads happiness (90%).</think><answer>happiness</answer>"
+    >>> faithfulness_reward([text] * 3, measured_aus=[[6, 12], [4], [6, 12]],
+    ...                     expression_prior=['{"happiness": 0.9}', None, '{"happiness": 0.5}'])
+    [1.0, 0.0, 0.0]
     """
     measured = measured_aus if measured_aus is not None else [None] * len(completions)
-    return [faithfulness_score(completion_text(c), m) for c, m in zip(completions, measured)]
+    priors = expression_prior if expression_prior is not None else [None] * len(completions)
+    return [
+        faithfulness_score(completion_text(c), m, json.loads(p) if isinstance(p, str) else p)
+        for c, m, p in zip(completions, measured, priors)
+    ]
 
 
 def combined_reward(

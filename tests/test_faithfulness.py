@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emoreason.facs import DETECTED_AUS
-from emoreason.faithfulness import breaks
+from emoreason.faithfulness import breaks, stated_probabilities
 from emoreason.labels import BASIC7, EMOTIONS
 from emoreason.reasoning.embedded import EmbeddedBackend
 from emoreason.rewards import REWARDS, consistency_score
@@ -37,8 +37,8 @@ def test_engine_texts_keep_the_invariants(case):
     obs, labels = case
     result = ENGINE.analyze([obs], labels=labels)[0]
     present = sorted(a.code for a in obs.present_aus())
-    # 1 and 2: what the text cites, denies and calls at rest agrees with the measurements
-    assert breaks(result.text, present) == [], result.text
+    # 1, 2 and 3: what the text cites, denies, calls at rest and gives as a probability agrees with the measurements
+    assert breaks(result.text, present, obs.expression_prior) == [], result.text
     assert result.cited_aus == present, result.text
     # 3: the answer follows from the evidence the text gives, whenever an expression model was consulted
     if obs.expression_prior and result.emotion in obs.expression_prior:
@@ -62,3 +62,42 @@ def test_breaks_names_each_kind_of_unfaithful_text():
 def test_faithfulness_reward_is_registered_and_skips_unmeasured_faces():
     text = "<think>(AU6) (AU12)</think><answer>happiness</answer>"
     assert REWARDS["faithfulness"]([text] * 3, measured_aus=[[6, 12], [12], None]) == [1.0, 0.0, None]
+
+
+def test_a_misstated_prior_breaks_invariant_3_within_the_prompts_rounding():
+    prior = {"sadness": 0.624, "fear": 0.2, "neutral": 0.176}
+    think = "The brows rise (AU1). The whole-face impression is sadness ({s}%), with fear ({f}%) next."
+    honest = f"<think>{think.format(s=62, f=20)}</think><answer>sadness</answer>"
+    assert breaks(honest, [1], prior) == []
+    assert breaks(honest, [1]) == []  # no prior given: nothing to check the numbers against
+    inflated = f"<think>{think.format(s=85, f=20)}</think><answer>sadness</answer>"
+    assert breaks(inflated, [1], prior) == ["misstates the expression prior: sadness 85%, measured 62%"]
+    # an emotion the model gave (almost) nothing cannot be stated at 30%
+    assert breaks("<think>AU1; 30% for anger.</think><answer>anger</answer>", [1], prior) == [
+        "misstates the expression prior: anger 30%, measured 0%"
+    ]
+
+
+def test_stated_probabilities_reads_every_form_the_engine_writes():
+    text = ("The whole face reads as sadness (62%), ahead of fear (20%); the impression (62% sadness) outweighs "
+            "it, at 20% for fear; 5% against happy.")  # fmt: skip
+    assert stated_probabilities(text) == [("sadness", 62), ("fear", 20), ("sadness", 62), ("fear", 20)]
+
+
+def test_engine_states_the_priors_reading_before_it_argues():
+    aus = [AUActivation(c, 3.0 if c in (6, 12) else 0.0, c in (6, 12), 0.8) for c in DETECTED_AUS]
+    prior = {"happiness": 0.7, "neutral": 0.2, "surprise": 0.1}
+    obs = FaceObservation(index=0, box=(0, 0, 1, 1), detection_score=1.0, source="full", aus=aus,
+                          expression_prior=prior)  # fmt: skip
+    result = ENGINE.analyze([obs], labels=list(BASIC7))[0]
+    stated = stated_probabilities(result.reasoning)
+    assert stated[:2] == [("happiness", 70), ("neutral", 20)], result.reasoning
+    # the AUs come first, then the impression: the first emotion the text names is the prior's
+    assert result.reasoning.index("AU12") < result.reasoning.index("happiness")
+    assert breaks(result.text, [6, 12], prior) == []
+
+
+def test_faithfulness_reward_reads_the_prior_column_as_json():
+    text = "<think>(AU6) (AU12); the face reads as happiness (90%).</think><answer>happiness</answer>"
+    column = ['{"happiness": 0.9}', '{"happiness": 0.4}', None]
+    assert REWARDS["faithfulness"]([text] * 3, measured_aus=[[6, 12]] * 3, expression_prior=column) == [1.0, 0.0, 1.0]

@@ -57,10 +57,14 @@ def with_gold_aus(obs: FaceObservation, gold: list[int]) -> FaceObservation:
 
 
 def check_description(
-    text: str, emotion: str, gold_aus: list[int], measured: list[int] | None = None
+    text: str,
+    emotion: str,
+    gold_aus: list[int],
+    measured: list[int] | None = None,
+    prior: dict[str, float] | None = None,
 ) -> tuple[str, str]:
-    """('', '') when `text` agrees with the labels and with the AUs measured present (if given), else
-    (category, detail)."""
+    """('', '') when `text` agrees with the labels and with what the front-end measured (the AUs present
+    and the expression prior, where given), else (category, detail)."""
     parsed = parse_output(text)
     if not parsed.format_valid:
         return "bad format", "format is not <think>...</think><answer>...</answer>"
@@ -70,9 +74,9 @@ def check_description(
         return "AUs differ from the labels", f"cites AUs {parsed.aus}, labels say {sorted(gold_aus)}"
     if not gold_aus and consistency_score(text) < 1.0:
         return "detected AUs do not support the label", f"the detected AUs {parsed.aus} do not support {emotion}"
-    unfaithful = breaks(text, measured) if measured is not None else []
+    unfaithful = breaks(text, measured, prior) if measured is not None else []
     if unfaithful:
-        return "unfaithful to the measured AUs", "; ".join(unfaithful)
+        return "unfaithful to the front-end", "; ".join(unfaithful)
     return "", ""
 
 
@@ -117,7 +121,7 @@ class Synthesizer:
             except EndpointError as exc:
                 return SynthResult(record, False, str(exc), "endpoint error")
         measured = [a.code for a in obs.present_aus()] if obs.aus else None
-        category, detail = check_description(text, record.emotion, record.aus, measured)
+        category, detail = check_description(text, record.emotion, record.aus, measured, obs.expression_prior)
         if category:
             return SynthResult(record, False, detail, category)
         return SynthResult(replace(record, description=text.strip()), True)

@@ -144,11 +144,15 @@ def au_metrics(gold: Sequence[Sequence[int]], pred: Sequence[Sequence[int]], pro
 
 # --------------------------------------------------------------- reasoning
 def reasoning_metrics(
-    texts: Sequence[str], references: Sequence[str | None], measured: Sequence[Sequence[int] | None] | None = None
+    texts: Sequence[str],
+    references: Sequence[str | None],
+    measured: Sequence[Sequence[int] | None] | None = None,
+    priors: Sequence[dict[str, float] | None] | None = None,
 ) -> dict[str, Any]:
-    """Format validity and consistency (the rewards' per-sample scores, averaged); faithfulness to the
-    measured AUs (the share of texts that break no invariant of faithfulness.py, over the faces whose
-    AUs were measured); ROUGE-L where a reference exists.
+    """Format validity and consistency (the rewards' per-sample scores, averaged); faithfulness to what
+    the front-end measured (the share of texts that break no invariant of faithfulness.py, over the faces
+    whose AUs were measured; the stated probabilities checked where the expression prior is given);
+    ROUGE-L where a reference exists.
 
     >>> m = reasoning_metrics(["<think>(AU12)</think><answer>happiness</answer>"] * 2, [None, None], [[12], [4]])
     >>> m["faithful"], m["invariant_breaks"]
@@ -158,9 +162,10 @@ def reasoning_metrics(
         "format_valid": _mean(format_score(t) for t in texts),
         "consistency": _mean(consistency_score(t) for t in texts),
     }
-    scored = [(t, m) for t, m in zip(texts, measured or [None] * len(texts)) if m is not None]
+    rows = zip(texts, measured or [None] * len(texts), priors or [None] * len(texts))
+    scored = [(t, m, p) for t, m, p in rows if m is not None]
     if scored:
-        found = [breaks(t, m) for t, m in scored]
+        found = [breaks(t, m, p) for t, m, p in scored]
         out["faithful"] = _mean(float(not b) for b in found)
         out["faithful_n"] = len(scored)
         counts: dict[str, int] = {}

@@ -98,6 +98,7 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
             [r["text"] for r in answered],
             [r.get("reference") for r in answered],
             [r.get("detector_aus") if r.get("aus_measured") else None for r in answered],
+            [r.get("expression_prior") for r in answered],
         )
     judged = [r["judge"] for r in rows if r.get("judge") is not None]
     if judged:

@@ -238,6 +238,7 @@ def _row(sample: Sample, face: Any, error: str | None = None, ms: float | None =
         "cited_aus": [],
         "detector_aus": [],
         "aus_measured": False,
+        "expression_prior": None,
         "text": "",
         "error": error,
         "ms": ms,
@@ -250,6 +251,7 @@ def _row(sample: Sample, face: Any, error: str | None = None, ms: float | None =
             cited_aus=face.cited_aus,
             detector_aus=[a.code for a in face.present_aus()],
             aus_measured=bool(face.aus),
+            expression_prior=face.expression_prior,
             text=face.text,
         )
     return row

@@ -65,6 +65,10 @@ def prepare_examples(
     return dataset, errors
 
 
+# Bumped whenever a row gains or changes a column, so that caches built before rebuild.
+ROW_SCHEMA = 2  # 2: expression_prior
+
+
 def _build_rows(records, cache, face_mode, labels, face_tokens, require_description):
     frontend = FaceFrontEnd(FrontEndConfig(face_mode=face_mode))
     rows, errors = [], []
@@ -96,6 +100,8 @@ def _build_rows(records, cache, face_mode, labels, face_tokens, require_descript
                     "aus": list(record.aus),
                     # what the front-end measured on this face: the faithfulness reward checks the text against it
                     "measured_aus": [a.code for a in obs.present_aus()] if obs.aus else None,
+                    # and the expression model's probabilities, as JSON (Arrow would merge the dicts' keys)
+                    "expression_prior": json.dumps(obs.expression_prior) if obs.expression_prior else None,
                 }
             )
     finally:
@@ -108,7 +114,7 @@ def _fingerprint(records, face_mode, labels, face_tokens, require_description) -
     from ..prompting import PROMPT_DIR
 
     h = hashlib.sha256()
-    options = [face_mode, list(labels or []), face_tokens, require_description, __version__]
+    options = [face_mode, list(labels or []), face_tokens, require_description, __version__, ROW_SCHEMA]
     h.update(json.dumps(options).encode())
     for template in sorted(PROMPT_DIR.glob("*.jinja")):
         h.update(template.read_bytes())
