@@ -158,6 +158,9 @@ def test_recipe_overrides_and_errors(tmp_path):
         load_recipe(RECIPES / "sft.yaml", ["trainer.learning_rat=1e-4"])
     with pytest.raises(ValueError, match="GRPOConfig field"):
         load_recipe(RECIPES / "grpo.yaml", ["trainer.num_generation=4"])
+    assert load_recipe(RECIPES / "sft.yaml", ["face_dropout=0.5"]).face_dropout == 0.5
+    with pytest.raises(ValueError, match="face_dropout is an SFT option"):  # GRPO would ignore it silently
+        load_recipe(RECIPES / "grpo.yaml", ["face_dropout=0.5"])
 
 
 def test_trainer_settings_are_trl_configs_extended_with_emoreason_defaults(tmp_path, recwarn):

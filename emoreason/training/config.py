@@ -86,6 +86,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, workdir: s
         data["trainer"] = {k: _number(v) for k, v in data["trainer"].items()}
     recipe = _build(Recipe, data, str(path))
     check_trainer_keys(recipe, str(path))
+    if recipe.face_dropout and recipe.stage != "sft":
+        # GRPO's rollouts see the real face; a silently ignored key would read as if it had been applied
+        raise ValueError(f"{path}: face_dropout is an SFT option (stage {recipe.stage!r}); in `train loop` write "
+                         f"sft:face_dropout={recipe.face_dropout}")  # fmt: skip
     if workdir is not None:
         _resolve_paths(recipe, Path(workdir))
     return recipe
