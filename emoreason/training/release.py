@@ -11,6 +11,7 @@ when the bench ran on this run's models.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,20 @@ def model_card(loop_dir: Path, last: dict[str, Any], dest: Path, bench: str | Pa
 
 
 def _card_header(dest: Path) -> str:
+    # the shape from the shipped config and the count from the weights, so the card cannot describe another size
+    from safetensors import safe_open
+
+    config = json.loads((dest / "config.json").read_text())
+    text, vision = config["text_config"], config["vision_config"]
+    with safe_open(dest / "model.safetensors", "pt") as weights:
+        params = sum(math.prod(weights.get_slice(k).get_shape()) for k in weights.keys())
+    heads = text["num_attention_heads"]
     return (
         "# emoreason-mini\n\n"
-        "A 12.8M-parameter Qwen2.5-VL-architecture model (text: hidden 384, 6 layers, 6 heads of 64; vision: 4 "
-        "layers of 192; byte-level BPE vocabulary trained offline on emoreason's prompts and analyses; "
+        f"A {params / 1e6:.1f}M-parameter Qwen2.5-VL-architecture model (text: hidden {text['hidden_size']}, "
+        f"{text['num_hidden_layers']} layers, {heads} heads of {text['hidden_size'] // heads}, MLP "
+        f"{text['intermediate_size']}; vision: {vision['depth']} layers of {vision['hidden_size']}; a byte-level "
+        f"BPE vocabulary of {text['vocab_size']} trained offline on emoreason's prompts and analyses; "
         "`emoreason.tiny.SIZES['mini']`) that writes FACS analyses of a face. Trained on a 2-core CPU machine "
         "from random initialisation with emoreason's own commands (`make train-mini`). Weights in bfloat16: the "
         f"base (the SFT model) and `adapter/` (the GRPO LoRA and face projector), {_size_mb(dest):.1f} MB in all."
