@@ -325,7 +325,7 @@ class EmbeddedBackend:
             return self._write_without_aus(obs, emotion, rng)
         present = sorted(obs.present_aus(), key=lambda a: (-a.intensity, a.code))  # strongest cues first
         codes = {a.code for a in present}
-        sentences = [*self._describe(present, rng), *self._state_prior(obs, scores, rng)]
+        sentences = [*self._describe(present, rng)]
         supported = emotion in supported_emotions(codes)
         if supported:
             sentences += self._argue_from_aus(present, emotion, rng)
@@ -333,29 +333,13 @@ class EmbeddedBackend:
             sentences += self._argue_from_impression(obs, emotion, codes, scores, rng)
         sentences += self._rule_out_runner_up(emotion, codes, scores, rng)
         sentences += self._rule_terms(obs, emotion, codes, scores)
+        if obs.expression_prior and supported:
+            p = obs.expression_prior.get(emotion, 0.0)
+            if p >= 0.5:
+                agrees = (f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
+                          f"The holistic expression cues agree, at {p:.0%} for {emotion}.")  # fmt: skip
+                sentences.append(rng.choice(agrees))
         return " ".join(s for s in sentences if s)
-
-    def _state_prior(self, obs: FaceObservation, scores: dict[str, float] | None, rng: random.Random) -> list[str]:
-        """The expression model's reading, right after the AUs: its two likeliest allowed answers, as the
-        prompt gives them. Why here: the evidence is laid out before any conclusion (the AUs, then the
-        whole-face impression), and a reader -- the mini VLM trained on these texts included -- meets
-        the impression's verdict in the text before the argument that weighs it against the AUs."""
-        prior = obs.expression_prior if self.use_prior else None
-        if not prior:
-            return []
-        allowed = [e for e in (scores or prior) if e in prior]
-        ranked = sorted(allowed, key=lambda e: (-prior[e], e))
-        if not ranked:
-            return []
-        top, p = ranked[0], prior[ranked[0]]
-        if len(ranked) < 2:
-            return [f"The expression model reads the whole face as {top} ({p:.0%})."]
-        alt, q = ranked[1], prior[ranked[1]]
-        return [rng.choice((
-            f"The expression model reads the whole face as {top} ({p:.0%}), ahead of {alt} ({q:.0%}).",
-            f"As a whole, the face looks most like {top} to the expression model ({p:.0%} {top}, {q:.0%} {alt}).",
-            f"The whole-face impression is {top} ({p:.0%}), with {alt} ({q:.0%}) next.",
-        ))]  # fmt: skip
 
     @staticmethod
     def _describe(present: list[AUActivation], rng: random.Random) -> list[str]:
