@@ -36,8 +36,9 @@ def mini_analysis(astronaut_face):
 
 def test_no_model_named_runs_the_mini_and_it_reasons_about_the_face(mini_analysis):
     """The astronaut's smile: a complete analysis (format, closed answer) that cites measured AUs and ends in
-    an answer its reasoning supports. (Every cited AU measured is not yet true of this model: 0.49 of its dev
-    analyses keep faith with the front-end, bench/mini.py; here it adds AU26 to the measured 12 and 25.)"""
+    an answer its reasoning supports. (Every cited AU measured is not yet true of this model: 0.46 of its dev
+    analyses keep faith with the front-end's AUs, 0.08 with its AUs and the prior's numbers as well,
+    bench/mini.py; here it adds AU26 to the measured 12 and 25.)"""
     assert mini_analysis.model == MINI_NAME and not mini_analysis.error
     face = mini_analysis.faces[0]
     parsed = parse_output(face.text)
