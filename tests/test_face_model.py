@@ -190,3 +190,27 @@ def test_swa_exports_the_mean_of_the_last_epochs_and_a_stopped_run_resumes_it(dr
     assert "the mean of the weights at the end of epochs 2-3" in card
     with pytest.raises(ValueError, match="swa_epochs=4"):
         load_face_recipe(None, ["epochs=3", "swa_epochs=4"])
+
+
+def test_face_tokens_can_carry_the_prior(astronaut):
+    """`emoreason-face+prior`: the shipped face model's layer3 grid with its own flip-TTA log-probabilities
+    appended to every patch, so the prior reaches the VLM through the face tokens."""
+    import numpy as np
+    import torch
+
+    from emoreason.models.face_tokens import FaceFeatureExtractor, FaceTokenLayout
+
+    crops = [astronaut[:224, 100:324], astronaut[50:274, 80:304]]
+    plain = FaceFeatureExtractor(FaceTokenLayout(16), "emoreason-face")
+    with_prior = FaceFeatureExtractor(FaceTokenLayout(16), "emoreason-face+prior")
+    rows, rows_prior = plain(crops), with_prior(crops)
+    assert tuple(rows_prior.shape) == (2 * 64, plain.dim + 7) and with_prior.dim == plain.dim + 7
+    assert torch.allclose(rows_prior[:, : plain.dim], rows)  # the patch features are untouched
+    model = with_prior.encoder.model
+    expected = torch.log_softmax(model.logits(with_prior.encoder._fer_geometry(crops), flip_tta=True), dim=-1)
+    expected = expected.clamp(min=np.log(1e-3))
+    for face in range(2):  # the same 7 numbers on each of a face's 64 rows: that face's own prior
+        block = rows_prior[face * 64 : (face + 1) * 64, plain.dim :]
+        assert torch.allclose(block, expected[face].expand(64, -1), atol=1e-5)
+    config = with_prior.new_projector(hidden_size=32).config
+    assert config.encoder == "emoreason-face+prior" and config.in_dim == plain.dim + 7

@@ -1,7 +1,9 @@
 """Face encoder: emoreason's face model (the default), or an open_clip image tower over the aligned crop.
 
 `make_face_encoder("emoreason-face")` is the face model trained on real faces
-(face/face_model.py, `FaceModelEncoder`); any other name is an open_clip architecture.
+(face/face_model.py, `FaceModelEncoder`); `"emoreason-face+prior"` is the same model with its own
+expression log-probabilities appended to every patch feature (the prior as the VLM reads it best,
+see `FaceModelEncoder`); any other name is an open_clip architecture.
 
 No CLIP or face-CLIP weights can be downloaded on an offline machine, so nothing is loaded
 unless the user names an architecture. `pretrained` is an open_clip tag (e.g. "openai",
@@ -21,14 +23,16 @@ from ..compat.torchvision_cpu import ensure_torchvision
 
 RANDOM_TOWER_SEED = 0
 FACE_MODEL_ENCODER = "emoreason-face"
+FACE_MODEL_WITH_PRIOR = "emoreason-face+prior"
 
 
 def make_face_encoder(architecture: str = FACE_MODEL_ENCODER, pretrained: str | None = None, device: str = "cpu"):
-    """The face model (`emoreason-face`; `pretrained` = another face-model folder) or an open_clip tower."""
-    if architecture == FACE_MODEL_ENCODER:
+    """The face model (`emoreason-face`, `emoreason-face+prior`; `pretrained` = another face-model folder) or an
+    open_clip tower."""
+    if architecture in (FACE_MODEL_ENCODER, FACE_MODEL_WITH_PRIOR):
         from .face_model import FaceModelEncoder
 
-        return FaceModelEncoder(pretrained, device=device)
+        return FaceModelEncoder(pretrained, device=device, with_prior=architecture == FACE_MODEL_WITH_PRIOR)
     return FaceEncoder(architecture, pretrained, device=device)
 
 

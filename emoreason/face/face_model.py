@@ -112,11 +112,14 @@ class FaceModel:
         return x.contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
-    def logits(self, faces: list[np.ndarray], chunk: int = 128) -> torch.Tensor:
+    def logits(self, faces: list[np.ndarray], chunk: int = 128, flip_tta: bool | None = None) -> torch.Tensor:
+        """(N, classes) logits; `flip_tta` None = the model's own setting."""
+        flip_tta = self.flip_tta if flip_tta is None else flip_tta
         if len(faces) > chunk:  # bounded memory for long lists (activations grow with the batch)
-            return torch.cat([self.logits(faces[i : i + chunk]) for i in range(0, len(faces), chunk)])
+            parts = [self.logits(faces[i : i + chunk], flip_tta=flip_tta) for i in range(0, len(faces), chunk)]
+            return torch.cat(parts)
         x = self._inputs(faces)
-        if not self.flip_tta:
+        if not flip_tta:
             return self._classify(x)
         both = self._classify(torch.cat([x, torch.flip(x, dims=[-1])]))  # one batched pass: the face and its mirror
         return (both[: len(faces)] + both[len(faces) :]) / 2
@@ -175,11 +178,22 @@ class FaceModelEncoder:
     which the face-token layout pools to its grid; `encode` gives the pooled layer4 vector. Callers
     pass the front-end's aligned crops (eyes at align.EYE_* of the side); they are re-cut to the
     FER2013 geometry the model was trained on.
+
+    `with_prior`: every patch feature also carries the model's 7 expression log-probabilities (flip
+    TTA, as the prompt's prior; floored at 1e-3), so the grid is 6 x 6 x 135. Why: layer3 is one stage
+    before the classifier, so from it alone the projector and a small VLM must re-learn layer4 and the
+    head; measured, emoreason-mini reads about 0.51 from those tokens, well under the prior's 0.65, and
+    ignores the prior written as numbers in its prompt. Appended to the features, the prior reaches the
+    VLM through the channel it does read, as a signal one linear map decodes.
     """
 
-    architecture = "emoreason-face"
+    PRIOR_FLOOR = 1e-3  # as the decision rule's: log-probabilities in [-6.9, 0]
 
-    def __init__(self, path: str | Path | None = None, device: str = "cpu"):
+    def __init__(self, path: str | Path | None = None, device: str = "cpu", with_prior: bool = False):
+        from .encoder import FACE_MODEL_ENCODER, FACE_MODEL_WITH_PRIOR
+
+        self.with_prior = with_prior
+        self.architecture = FACE_MODEL_WITH_PRIOR if with_prior else FACE_MODEL_ENCODER
         self.model = FaceModel(path or DEFAULT_FACE_MODEL, flip_tta=False)
         # A projector trained on these features records this (ProjectorConfig.encoder_pretrained): the default's
         # own name, not "the default", so that a later default face model does not feed it features it never saw.
@@ -188,7 +202,7 @@ class FaceModelEncoder:
 
     @property
     def width(self) -> int:
-        return int(self.model.config.channels[2])
+        return int(self.model.config.channels[2]) + (len(self.model.labels) if self.with_prior else 0)
 
     @property
     def dim(self) -> int:
@@ -209,8 +223,14 @@ class FaceModelEncoder:
 
     @torch.no_grad()  # not inference_mode: the features feed a projector that is trained
     def encode_patches(self, crops: list[np.ndarray]) -> torch.Tensor:
-        """(N, 6, 6, 128) layer3 features of RGB uint8 aligned crops, channels last."""
-        return self.model.features(self._fer_geometry(crops), layer="layer3").permute(0, 2, 3, 1).contiguous()
+        """(N, 6, 6, 128) layer3 features of RGB uint8 aligned crops, channels last (135 with the prior)."""
+        faces = self._fer_geometry(crops)
+        patches = self.model.features(faces, layer="layer3").permute(0, 2, 3, 1)
+        if self.with_prior:
+            logits = self.model.logits(faces, flip_tta=True).clone()  # a plain tensor, not an inference-mode one
+            log_prior = torch.log_softmax(logits, dim=-1).clamp(min=np.log(self.PRIOR_FLOOR))
+            patches = torch.cat([patches, log_prior[:, None, None, :].expand(*patches.shape[:3], -1)], dim=-1)
+        return patches.contiguous()
 
     @torch.no_grad()
     def encode(self, crops: list[np.ndarray]) -> np.ndarray:
