@@ -57,29 +57,52 @@ def states_impression_outweighs(reasoning: str, emotion: str) -> bool:
     return False
 
 
-# A probability stated for an emotion, in the forms the engine writes: "62% sadness", "62% for sadness",
-# "sadness (62%)". Invariant 3 holds each to the expression model's output.
-# Two patterns scanned separately: one alternation would let "impression (62%" swallow "62% sadness".
-_PCT_FIRST = re.compile(r"\b(\d{1,3})%\s+(?:for\s+)?([A-Za-z]+)")
-_NAME_FIRST = re.compile(r"\b([A-Za-z]+)\s+\((\d{1,3})%")
+# A probability stated for an emotion. The engine writes "62% sadness", "62% for sadness" and "sadness (62%)";
+# other models and people also write "sadness: 62%", "sadness at 62%", "62 % probability of sadness",
+# "P(sadness) = 0.62" or "sadness with probability 0.62". Invariant 3 holds each to the expression model's output.
+# Each number is read once, by the first pattern that claims it, most specific first: in "62% sadness, 20% fear"
+# the 20 is fear's (number first), not sadness's; in "sadness (62%) fear" the parentheses tie 62 to sadness.
+_NUM = r"(\d{1,3}(?:\.\d+)?)\s?(?:%|percent\b)"  # a percentage ("62%", "62 %", "62.4%", "62 percent")
+_DEC = r"(0?\.\d+|1\.0+)(?![\d%]|\.\d)"  # a probability as a fraction, "0.62" (a point: "happiness: 1" is a rank)
+_PROB = r"(?:probability|likelihood|confidence|chance|score)"
+_IS = r"\s+(?:is|=|:|of|at)\s+"
+_PATTERNS = [  # (pattern, group of the emotion word, group of the number, scale to percent), most specific first
+    (r"\b([A-Za-z]+)\s*\(\s*" + _NUM + r"\s*\)", 1, 2, 1.0),  # sadness (62%)
+    (r"\bP\s*\(\s*([A-Za-z]+)\s*\)\s*(?:=|:|is)\s*" + _DEC, 1, 2, 100.0),  # P(sadness) = 0.62
+    (
+        r"\b([A-Za-z]+)\s+with\s+(?:a\s+)?" + _PROB + r"\s+(?:of\s+)?" + _DEC,
+        1,
+        2,
+        100.0,
+    ),  # sadness with probability 0.62
+    (r"\b" + _PROB + r"\s+(?:of|for)\s+([A-Za-z]+)" + _IS + _DEC, 1, 2, 100.0),  # the probability of sadness is 0.62
+    (r"\b" + _PROB + r"\s+(?:of|for)\s+([A-Za-z]+)" + _IS + _NUM, 1, 2, 1.0),  # the probability of sadness is 62%
+    (_NUM + r"\s+(?:" + _PROB + r"\s+)?(?:(?:of|for|on)\s+)?([A-Za-z]+)", 2, 1, 1.0),  # 62% (probability of) sadness
+    (r"\b([A-Za-z]+)(?:\s*[:=]|\s+(?:at|of|is))?\s+" + _NUM, 1, 2, 1.0),  # sadness: 62%, sadness at 62%
+    (r"\b([A-Za-z]+)\s*[:=]\s*" + _DEC, 1, 2, 100.0),  # sadness: 0.62
+]
+_COMPILED = [(re.compile(p, re.IGNORECASE), word, number, scale) for p, word, number, scale in _PATTERNS]
 PRIOR_TOLERANCE = 1.5  # percentage points: the prompt gives the prior to 0.01, the text to 1%
 
 
 def stated_probabilities(reasoning: str) -> list[tuple[str, int]]:
-    """(emotion, percent) for each probability the text gives an emotion.
+    """(emotion, percent) for each probability the text gives an emotion, in the order they appear.
 
     >>> stated_probabilities("The impression (62% sadness) outweighs it; fear (20%) and 5% against.")
     [('sadness', 62), ('fear', 20)]
+    >>> stated_probabilities("Scores: happiness: 81 %, surprise at 10%; P(fear) = 0.05.")
+    [('happiness', 81), ('surprise', 10), ('fear', 5)]
     """
     text = reasoning or ""
-    hits = [(m.start(), m.group(2), m.group(1)) for m in _PCT_FIRST.finditer(text)]
-    hits += [(m.start(), m.group(1), m.group(2)) for m in _NAME_FIRST.finditer(text)]
-    found = []
-    for _, word, pct in sorted(hits):
-        emotion = normalize_label(word)
-        if emotion:
-            found.append((emotion, int(pct)))
-    return found
+    claimed: dict[int, tuple[str, int]] = {}  # the number's position -> (emotion, percent)
+    for pattern, word_group, number_group, scale in _COMPILED:
+        for m in pattern.finditer(text):
+            at = m.start(number_group)
+            emotion = normalize_label(m.group(word_group))
+            if at in claimed or not emotion:
+                continue
+            claimed[at] = (emotion, round(float(m.group(number_group)) * scale))
+    return [claimed[at] for at in sorted(claimed)]
 
 
 def breaks(text: str, present: Iterable[int], prior: dict[str, float] | None = None) -> list[str]:

@@ -84,6 +84,30 @@ def test_stated_probabilities_reads_every_form_the_engine_writes():
     assert stated_probabilities(text) == [("sadness", 62), ("fear", 20), ("sadness", 62), ("fear", 20)]
 
 
+def test_stated_probabilities_reads_how_other_models_and_people_write_them():
+    """Hand-written and other models' analyses give the prior in more forms than the engine's three."""
+    cases = {
+        "The expression model gives 55 % disgust.": [("disgust", 55)],
+        "The classifier puts happiness at 81%.": [("happiness", 81)],
+        "an 81% probability of happiness": [("happiness", 81)],
+        "happiness with probability 0.81": [("happiness", 81)],
+        "the probability of anger is 0.4": [("anger", 40)],
+        "neutral: 0.10, happiness: 0.81": [("neutral", 10), ("happiness", 81)],
+        "P(fear) = 0.05.": [("fear", 5)],
+        "Happy 90 percent": [("happiness", 90)],
+        "fear 20%, anger 10%": [("fear", 20), ("anger", 10)],
+        "62% sadness, 20% fear": [("sadness", 62), ("fear", 20)],  # the 20 is fear's, not sadness's
+        # numbers that are not an emotion's probability
+        "AU12 at intensity 2.8 and AU6 (3.1); the AU12 intensity is 80%; the lips part (25%)": [],
+        "happiness: 1, surprise: 2 (a ranking)": [],
+    }
+    for text, expected in cases.items():
+        assert stated_probabilities(text) == expected, text
+    prior = {"happiness": 0.6, "surprise": 0.3, "neutral": 0.1}
+    misstated = "<think>AU6 and AU12 are active (AU6) (AU12); P(happiness) = 0.90.</think><answer>happiness</answer>"
+    assert breaks(misstated, [6, 12], prior) == ["misstates the expression prior: happiness 90%, measured 60%"]
+
+
 def test_every_probability_the_engine_states_is_the_priors():
     # AUs of happiness against a prior that reads neutral: the engine weighs the two in numbers
     prior = {"neutral": 0.9, "happiness": 0.06, "surprise": 0.04}
