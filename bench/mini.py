@@ -143,8 +143,16 @@ def main() -> None:
     faces, wall = analyses("transformers", paths, model=args.model, adapter=args.adapter, **vlm)
     systems["grpo"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
     speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
-    examples = [{"image": Path(p).name, "gold": y, "measured": [a.code for a in f.present_aus()] if f else [],
-                 "text": f.text if f else ""} for p, y, f in list(zip(paths, gold, faces))[:20]]  # fmt: skip
+
+    def example(path: str, label: str, f) -> dict:  # what a reader needs to judge the text against the front-end
+        measured = [a.code for a in f.present_aus()] if f else []
+        prior = f.expression_prior if f else None
+        top = sorted(prior.items(), key=lambda kv: -kv[1])[:2] if prior else []
+        return {"image": Path(path).name, "gold": label, "measured": measured,
+                "prior_top": [f"{e} {100 * p:.0f}%" for e, p in top], "text": f.text if f else "",
+                "breaks": breaks(f.text, measured, prior) if f else []}  # fmt: skip
+
+    examples = [example(p, y, f) for p, y, f in list(zip(paths, gold, faces))[:20]]
 
     n = min(args.vllm_faces, len(paths))
     vllm_python = Path(".venv-vllm/bin/python")
