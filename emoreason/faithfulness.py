@@ -82,7 +82,7 @@ _PATTERNS = [  # (pattern, group of the emotion word, group of the number, scale
     (r"\b([A-Za-z]+)\s*[:=]\s*" + _DEC, 1, 2, 100.0),  # sadness: 0.62
 ]
 _COMPILED = [(re.compile(p, re.IGNORECASE), word, number, scale) for p, word, number, scale in _PATTERNS]
-PRIOR_TOLERANCE = 1.5  # percentage points: the prompt gives the prior to 0.01, the text to 1%
+PRIOR_TOLERANCE = 1.5  # percentage points: the prompt and the text both give the prior to 1%
 
 
 def stated_probabilities(reasoning: str) -> list[tuple[str, int]]:

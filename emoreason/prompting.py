@@ -65,7 +65,9 @@ def render_user(obs: FaceObservation, n_faces: int = 1, labels: Sequence[str] | 
     if obs.expression_prior:
         allowed = set(labels) if labels else None
         ranked = sorted(obs.expression_prior.items(), key=lambda kv: -kv[1])
-        prior = [(k, v) for k, v in ranked if allowed is None or k in allowed][:PRIOR_TOP_K]
+        # As a percentage, written the way the analyses write it ("happiness 81%"): a model that states the
+        # prior's numbers then copies the same tokens from its prompt instead of converting 0.81 into 81%.
+        prior = [(k, f"{v:.0%}") for k, v in ranked if allowed is None or k in allowed][:PRIOR_TOP_K]
     return (
         load_template("user")
         .render(

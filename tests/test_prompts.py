@@ -71,7 +71,7 @@ def test_user_prompt_names_the_face_and_its_evidence():
     assert "AU6 cheek raiser: 2.6" in text and "AU12 lip corner puller: 3.9" in text
     assert "Not detected: AU1, AU4." in text
     # the prior is restricted to the benchmark's label set
-    assert "An expression classifier suggests: happiness 0.81, neutral 0.12." in text
+    assert "An expression classifier suggests: happiness 81%, neutral 12%." in text
     assert text.rstrip().endswith("Reason from the Action Units.")
     assert "Answer with exactly one of: happiness, neutral." in text
 
