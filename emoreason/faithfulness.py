@@ -116,11 +116,21 @@ def breaks(text: str, present: Iterable[int], prior: dict[str, float] | None = N
     if measured and AT_REST.search(reasoning):
         found.append("calls an active face at rest")
     if prior:
-        for emotion, pct in stated_probabilities(reasoning):
-            p = 100 * prior.get(emotion, 0.0)
-            if abs(pct - p) > PRIOR_TOLERANCE:
-                found.append(f"misstates the expression prior: {emotion} {pct}%, measured {p:.0f}%")
+        misstated = [(e, pct, p) for e, pct, p in prior_statements(reasoning, prior) if abs(pct - p) > PRIOR_TOLERANCE]
+        found += [f"misstates the expression prior: {e} {pct}%, measured {p:.0f}%" for e, pct, p in misstated]
     return found
+
+
+def prior_statements(reasoning: str, prior: dict[str, float]) -> list[tuple[str, int, float]]:
+    """(emotion, percent stated, percent the expression model gave) for each probability the text states
+    (invariant 3 holds where the two are within PRIOR_TOLERANCE).
+
+    >>> prior_statements("The impression (72% anger) outweighs them.", {"anger": 0.7214})
+    [('anger', 72, 72.14)]
+    """
+    return [
+        (emotion, pct, round(100 * prior.get(emotion, 0.0), 2)) for emotion, pct in stated_probabilities(reasoning)
+    ]
 
 
 def faithfulness_score(
