@@ -121,6 +121,26 @@ def breaks(text: str, present: Iterable[int], prior: dict[str, float] | None = N
     return found
 
 
+def faithful_share(text: str, present: Iterable[int] | None, prior: dict[str, float] | None = None) -> float | None:
+    """The share of the text's checkable claims that hold: each AU cited or denied, a face-at-rest claim and each
+    probability stated (1.0 for a text that claims nothing); None when no AUs were measured.
+
+    Graded where `faithfulness_score` is all or nothing: dropping one false claim raises it, dropping a true one
+    lowers it, so a policy whose every text breaks some invariant still has a direction to improve in.
+
+    >>> text = "<think>(AU6) (AU12) (AU26); anger (70%).</think><answer>anger</answer>"
+    >>> faithful_share(text, [6, 12], {"anger": 0.7})  # 4 claims, AU26 was not measured
+    0.75
+    """
+    if present is None:
+        return None
+    parsed = parse_output(text)
+    reasoning = parsed.think if parsed.think is not None else text
+    claims = len(parsed.aus) + len(parsed.negated_aus) + bool(AT_REST.search(reasoning))
+    claims += len(stated_probabilities(reasoning)) if prior else 0
+    return 1.0 - len(breaks(text, present, prior)) / claims if claims else 1.0
+
+
 def prior_statements(reasoning: str, prior: dict[str, float]) -> list[tuple[str, int, float]]:
     """(emotion, percent stated, percent the expression model gave) for each probability the text states
     (invariant 3 holds where the two are within PRIOR_TOLERANCE).

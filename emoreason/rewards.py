@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import Any
 
 from .facs import supported_emotions
-from .faithfulness import faithfulness_score, states_impression_outweighs
+from .faithfulness import faithful_share, faithfulness_score, states_impression_outweighs
 from .labels import normalize_label
 from .parsing import ParsedOutput, is_well_formed
 from .parsing import parse_output as _parse_output
@@ -231,6 +231,29 @@ def faithfulness_reward(
     priors = expression_prior if expression_prior is not None else [None] * len(completions)
     return [
         faithfulness_score(completion_text(c), m, json.loads(p) if isinstance(p, str) else p)
+        for c, m, p in zip(completions, measured, priors)
+    ]
+
+
+@register("faithfulness_share")
+def faithfulness_share_reward(
+    completions: Sequence[Any],
+    measured_aus: Sequence[Sequence[int] | None] | None = None,
+    expression_prior: Sequence[str | dict[str, float] | None] | None = None,
+    **_: Any,
+) -> list[float | None]:
+    """The graded form of `faithfulness`: the share of each text's checkable claims that hold
+    (faithfulness.faithful_share). The all-or-nothing reward was 0 on nearly every rollout of
+    emoreason-mini's GRPO (README, item 10), which leaves GRPO no gradient to follow.
+
+    >>> text = "<think>(AU6) (AU12) (AU26)</think><answer>happiness</answer>"
+    >>> faithfulness_share_reward([text] * 2, measured_aus=[[6, 12], None])
+    [0.6666666666666667, None]
+    """
+    measured = measured_aus if measured_aus is not None else [None] * len(completions)
+    priors = expression_prior if expression_prior is not None else [None] * len(completions)
+    return [
+        faithful_share(completion_text(c), m, json.loads(p) if isinstance(p, str) else p)
         for c, m, p in zip(completions, measured, priors)
     ]
 

@@ -124,3 +124,28 @@ def test_faithfulness_reward_reads_the_prior_column_as_json():
     text = "<think>(AU6) (AU12); the face reads as happiness (90%).</think><answer>happiness</answer>"
     column = ['{"happiness": 0.9}', '{"happiness": 0.4}', None]
     assert REWARDS["faithfulness"]([text] * 3, measured_aus=[[6, 12]] * 3, expression_prior=column) == [1.0, 0.0, 1.0]
+
+
+def test_the_graded_reward_counts_each_claim_and_agrees_with_the_invariants():
+    """faithfulness_share: the share of claims that hold. 1.0 exactly where no invariant breaks; dropping a false
+    claim raises it and dropping a true one lowers it (the direction the all-or-nothing reward cannot give)."""
+    prior = {"anger": 0.3, "sadness": 0.26}
+    texts = {
+        "honest": "<think>The brows knit (AU4) and the lips press (AU24); no AU12. Anger (30%).</think>"
+        "<answer>anger</answer>",
+        "one false": "<think>The brows knit (AU4), the lips press (AU24) and the jaw drops (AU26); no AU12. Anger "
+        "(30%).</think><answer>anger</answer>",
+        "false dropped": "<think>The brows knit (AU4) and the lips press (AU24); no AU12.</think>"
+        "<answer>anger</answer>",
+        "true dropped too": "<think>The brows knit (AU4), the jaw drops (AU26).</think><answer>anger</answer>",
+        "prior misstated": "<think>The brows knit (AU4) and the lips press (AU24); no AU12. Anger (76%).</think>"
+        "<answer>anger</answer>",
+    }
+    scores = REWARDS["faithfulness_share"](list(texts.values()), measured_aus=[[4, 24]] * 5,
+                                           expression_prior=[prior] * 5)  # fmt: skip
+    share = dict(zip(texts, scores))
+    assert share["honest"] == share["false dropped"] == 1.0
+    assert share["one false"] == 4 / 5 and share["prior misstated"] == 3 / 4 and share["true dropped too"] == 1 / 2
+    for name, text in texts.items():  # one source of truth with the invariants
+        assert (share[name] == 1.0) == (breaks(text, [4, 24], prior) == []), name
+    assert REWARDS["faithfulness_share"](["<think>(AU4)</think><answer>anger</answer>"], measured_aus=[None]) == [None]
