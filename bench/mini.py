@@ -65,10 +65,6 @@ def analyses(backend: str, paths: list[str], **options) -> tuple[list, float]:
     return [r.faces[0] if not r.error and r.faces else None for r in results], wall
 
 
-def share_right(checks: list[bool]) -> float | None:
-    return float(np.mean(checks)) if checks else None
-
-
 def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], strict: bool, limit: int) -> dict:
     texts = [f.text if f is not None else "" for f in faces]
     parsed = [parse_output(t) for t in texts]
@@ -77,7 +73,9 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
     total, _ = combined_reward(
         texts, rewards, strict=strict, emotion=gold, measured_aus=measured, expression_prior=priors
     )
-    stated = [s for t, p in zip(texts, priors) if p for s in prior_statements(parse_output(t).think or t, p)]
+    reasonings = [p.think if p.think is not None else t for p, t in zip(parsed, texts)]  # as faithfulness.breaks
+    statements = [s for r, prior in zip(reasonings, priors) if prior for s in prior_statements(r, prior)]
+    right = [abs(said - given) <= PRIOR_TOLERANCE for _, said, given in statements]
     tokens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     metrics = emotion_metrics(gold, [p.emotion for p in parsed], BASIC7)
     return {
@@ -90,8 +88,8 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
         # the two halves of that: invariants 1-2 alone (the AUs), and of all the probabilities the texts state,
         # the share that are the expression model's (invariant 3; None when no text states one)
         "faithful_aus": float(np.mean([not breaks(t, m) for t, m in zip(texts, measured) if m is not None])),
-        "prior_numbers_right": share_right([abs(said - given) <= PRIOR_TOLERANCE for _, said, given in stated]),
-        "prior_numbers_stated": len(stated),
+        "prior_numbers_right": float(np.mean(right)) if right else None,
+        "prior_numbers_stated": len(right),
         "reward": float(np.mean(total)),
         "tokens": float(np.mean(tokens)),
         # the limit reached with no closed answer: generation stopped mid-analysis

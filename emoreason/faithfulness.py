@@ -108,17 +108,7 @@ def stated_probabilities(reasoning: str) -> list[tuple[str, int]]:
 def breaks(text: str, present: Iterable[int], prior: dict[str, float] | None = None) -> list[str]:
     """The invariants `text` breaks given the AU codes measured present and, where given, the expression
     model's probabilities (empty list: faithful)."""
-    measured = set(present)
-    parsed = parse_output(text)
-    reasoning = parsed.think if parsed.think is not None else text
-    found = [f"cites unmeasured AU{c}" for c in parsed.aus if c not in measured]
-    found += [f"denies measured AU{c}" for c in parsed.negated_aus if c in measured]
-    if measured and AT_REST.search(reasoning):
-        found.append("calls an active face at rest")
-    if prior:
-        misstated = [(e, pct, p) for e, pct, p in prior_statements(reasoning, prior) if abs(pct - p) > PRIOR_TOLERANCE]
-        found += [f"misstates the expression prior: {e} {pct}%, measured {p:.0f}%" for e, pct, p in misstated]
-    return found
+    return _audit(text, present, prior)[0]
 
 
 def faithful_share(text: str, present: Iterable[int] | None, prior: dict[str, float] | None = None) -> float | None:
@@ -134,23 +124,35 @@ def faithful_share(text: str, present: Iterable[int] | None, prior: dict[str, fl
     """
     if present is None:
         return None
+    found, claims = _audit(text, present, prior)
+    return 1.0 - len(found) / claims if claims else 1.0
+
+
+def _audit(text: str, present: Iterable[int], prior: dict[str, float] | None) -> tuple[list[str], int]:
+    """(the invariants broken, how many checkable claims the text makes): one parse for both. Every break is
+    one claim that does not hold, so there are never more breaks than claims."""
+    measured = set(present)
     parsed = parse_output(text)
     reasoning = parsed.think if parsed.think is not None else text
-    claims = len(parsed.aus) + len(parsed.negated_aus) + bool(AT_REST.search(reasoning))
-    claims += len(stated_probabilities(reasoning)) if prior else 0
-    return 1.0 - len(breaks(text, present, prior)) / claims if claims else 1.0
+    at_rest = bool(AT_REST.search(reasoning))
+    statements = prior_statements(reasoning, prior) if prior else []
+    found = [f"cites unmeasured AU{c}" for c in parsed.aus if c not in measured]
+    found += [f"denies measured AU{c}" for c in parsed.negated_aus if c in measured]
+    if measured and at_rest:
+        found.append("calls an active face at rest")
+    found += [f"misstates the expression prior: {e} {pct}%, measured {p:.0f}%"
+              for e, pct, p in statements if abs(pct - p) > PRIOR_TOLERANCE]  # fmt: skip
+    return found, len(parsed.aus) + len(parsed.negated_aus) + at_rest + len(statements)
 
 
 def prior_statements(reasoning: str, prior: dict[str, float]) -> list[tuple[str, int, float]]:
     """(emotion, percent stated, percent the expression model gave) for each probability the text states
     (invariant 3 holds where the two are within PRIOR_TOLERANCE).
 
-    >>> prior_statements("The impression (72% anger) outweighs them.", {"anger": 0.7214})
-    [('anger', 72, 72.14)]
+    >>> prior_statements("The impression (72% anger) outweighs them.", {"anger": 0.75})
+    [('anger', 72, 75.0)]
     """
-    return [
-        (emotion, pct, round(100 * prior.get(emotion, 0.0), 2)) for emotion, pct in stated_probabilities(reasoning)
-    ]
+    return [(emotion, pct, 100 * prior.get(emotion, 0.0)) for emotion, pct in stated_probabilities(reasoning)]
 
 
 def faithfulness_score(

@@ -227,12 +227,7 @@ def faithfulness_reward(
     ...                     expression_prior=['{"happiness": 0.9}', None, '{"happiness": 0.5}'])
     [1.0, 0.0, 0.0]
     """
-    measured = measured_aus if measured_aus is not None else [None] * len(completions)
-    priors = expression_prior if expression_prior is not None else [None] * len(completions)
-    return [
-        faithfulness_score(completion_text(c), m, json.loads(p) if isinstance(p, str) else p)
-        for c, m, p in zip(completions, measured, priors)
-    ]
+    return _per_face(faithfulness_score, completions, measured_aus, expression_prior)
 
 
 @register("faithfulness_share")
@@ -250,10 +245,18 @@ def faithfulness_share_reward(
     >>> faithfulness_share_reward([text] * 2, measured_aus=[[6, 12], None])
     [0.6666666666666667, None]
     """
+    return _per_face(faithful_share, completions, measured_aus, expression_prior)
+
+
+def _per_face(
+    check: Callable, completions: Sequence[Any], measured_aus: Any, expression_prior: Any
+) -> list[float | None]:
+    """check(text, measured AUs, prior) per completion; the prior column holds a JSON object per row (datasets
+    cannot hold dicts with varying keys) or a dict."""
     measured = measured_aus if measured_aus is not None else [None] * len(completions)
     priors = expression_prior if expression_prior is not None else [None] * len(completions)
     return [
-        faithful_share(completion_text(c), m, json.loads(p) if isinstance(p, str) else p)
+        check(completion_text(c), m, json.loads(p) if isinstance(p, str) else p)
         for c, m, p in zip(completions, measured, priors)
     ]
 
