@@ -14,8 +14,8 @@ on: all labels, no answer list):
 - grpo: the SFT model + the GRPO adapter (what every VLM path runs by default).
 How often each answer is the prior's most likely emotion (`agrees_with_prior`) says what the
 models follow; `bench/mini_ceiling.py` says how far any reader of the same signals gets.
-For each: accuracy and macro-F1 over FER2013's seven emotions; for the VLMs and the teacher also
-format validity, reasoning-answer consistency, faithfulness to what the front-end measured (all three
+For each: accuracy, macro-F1 and the confusion matrix (JSON) over FER2013's seven emotions; for the VLMs and
+the teacher also format validity, reasoning-answer consistency, faithfulness to what the front-end measured (all three
 invariants of faithfulness.py; `faithful_aus` the AU ones alone; `prior_numbers_right` the share of the
 probabilities the texts state that are the expression model's), the mean GRPO
 reward (the mini recipe's weights, strict reading, against the gold emotion and the AUs the
@@ -95,6 +95,8 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
         # the limit reached with no closed answer: generation stopped mid-analysis
         "cut_off": int(sum(n >= limit - 1 and "</answer>" not in t for n, t in zip(tokens, texts))),
         "answers": [p.emotion for p in parsed],
+        # gold row -> answer column: where a model's errors go (a stage that collapses onto one emotion shows here)
+        "confusion": metrics["confusion"],
     }
 
 
@@ -138,7 +140,8 @@ def main() -> None:
     prior = [max(f.expression_prior, key=f.expression_prior.get) if f and f.expression_prior else None
              for f in teacher]  # fmt: skip
     m = emotion_metrics(gold, prior, BASIC7)
-    systems["prior"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "answers": prior}
+    systems["prior"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "answers": prior,
+                        "confusion": m["confusion"]}  # fmt: skip
 
     from emoreason.tiny import make_tiny_model
 

@@ -62,6 +62,10 @@ class Recipe:
     # prompt's prior and AU lines tell the answer, so the model has to learn to read them: they say what the
     # face tokens carry, and a model that sees the face always learns the face tokens first and leaves them unread.
     face_dropout: float = 0.0
+    # Draw the training examples class-balanced (prepare.class_balanced_indices: as many as there are, each
+    # emotion equally often on average) instead of at FER2013's rates (1% disgust), which a model learns as a
+    # prior over its answers.
+    class_balance: bool = False
     force_resume: bool = False  # resume a run in output_dir even if its data or model settings changed
     trainer: dict[str, Any] = field(default_factory=dict)  # trl SFTConfig / GRPOConfig fields
 
@@ -212,7 +216,7 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
 # What a run is: resuming a checkpoint under different values of these would mix two runs in one.
 # (Trainer settings such as max_steps or the learning rate may change on resume: that is how a run is extended.)
 RUN_IDENTITY = ("model", "stage", "adapter", "finetune", "face_mode", "labels", "lora", "face_tokens", "rewards",
-                "reward_reading", "face_dropout")  # fmt: skip
+                "reward_reading", "face_dropout", "class_balance")  # fmt: skip
 
 
 def data_fingerprint(train_file: str | Path) -> str:
@@ -244,7 +248,9 @@ def check_and_record_run(recipe: Recipe, has_checkpoint: bool) -> dict[str, Any]
     if has_checkpoint and path.is_file() and not recipe.force_resume:
         before = json.loads(path.read_text())
         changed = ["train data" if before.get("data_sha256") != now["data_sha256"] else None]
-        changed += [k for k in RUN_IDENTITY if (before.get("recipe") or {}).get(k) != now["recipe"][k]]
+        # a key the recorded run predates had its default value then
+        recorded = {k: _plain(getattr(Recipe, k, None)) for k in RUN_IDENTITY} | (before.get("recipe") or {})
+        changed += [k for k in RUN_IDENTITY if recorded.get(k) != now["recipe"][k]]
         changed = [c for c in changed if c]
         if changed:
             what = ", ".join(changed)

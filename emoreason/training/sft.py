@@ -233,6 +233,10 @@ def prepared_dataset(recipe: Recipe, args: Any, require_description: bool) -> An
         raise ValueError(
             f"{recipe.train_file}: no usable training example (see {recipe.output_dir}/skipped_records.txt)"
         )
+    if recipe.class_balance:
+        from .prepare import class_balanced_indices
+
+        dataset = dataset.select(class_balanced_indices(dataset["emotion"], seed=int(recipe.trainer.get("seed", 0))))
     return dataset
 
 
