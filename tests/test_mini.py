@@ -79,3 +79,25 @@ def test_the_ablation_bench_swaps_one_input_at_a_time(fer_dev, tmp_path):
     assert figures["teacher"]["prior_swapped"]["follows_donor_prior"] >= 0.5
     assert set(figures["mini"]) == {"own", "prior_swapped", "aus_swapped", "pixels_swapped"}
     assert "mini_pixels_swapped_unchanged=" in proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.slow  # the teacher, the random-init mini and both shipped stages on 6 dev faces, in a subprocess (~1 min)
+def test_the_mini_bench_scores_every_system_on_the_same_faces(fer_dev, tmp_path):
+    """bench/mini.py on a few dev faces (no vLLM): every system is scored, with its confusion matrix (where a
+    stage's answers go: the SFT mini never answering disgust showed there), and the final line has the figures."""
+    import json
+
+    out = tmp_path / "mini.json"
+    proc = subprocess.run([sys.executable, "bench/mini.py", "--data", str(fer_dev), "--limit", "6",
+                           "--random-faces", "1", "--vllm-faces", "0", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    systems = json.loads(out.read_text())["systems"]
+    assert set(systems) == {"teacher", "prior", "random", "sft", "grpo"}
+    for name in ("teacher", "prior", "sft", "grpo"):
+        confusion = systems[name]["confusion"]
+        assert sum(sum(row.values()) for row in confusion.values()) == 6  # every face in one cell
+    assert systems["teacher"]["format_valid"] == 1.0 and systems["teacher"]["faithful"] == 1.0
+    last = proc.stdout.strip().splitlines()[-1]
+    assert "acc_grpo=" in last and "faithful_aus_grpo=" in last and "vllm" not in last
