@@ -93,6 +93,7 @@ face-model-ship:
 MINI_RUN ?= out/mini
 MINI_POOL ?= 400
 MINI_OVERRIDES ?=  # recipe overrides for an experiment, e.g. sft:trainer.num_train_epochs=2 (the shipped run has none)
+MINI_SYNTH_FLAGS ?=  # data synth options for an experiment, e.g. --no-prior-numbers (the shipped run has none)
 MINI_DATA := $(MINI_RUN)/data
 train-mini: setup $(MINI_DATA)/all.jsonl
 	$(PIP) install -q --no-deps .
@@ -103,9 +104,10 @@ train-mini: setup $(MINI_DATA)/all.jsonl
 $(MINI_DATA)/all.jsonl:
 	$(PIP) install -q --no-deps .
 	$(VENV)/bin/emoreason data synth $(SHARED_DATA)/fer2013/train/labels.csv --split vlm --dataset fer2013-train \
-		--out $(MINI_DATA)/train-explained.jsonl --rejected $(MINI_DATA)/train-unexplained.jsonl
+		--out $(MINI_DATA)/train-explained.jsonl --rejected $(MINI_DATA)/train-unexplained.jsonl $(MINI_SYNTH_FLAGS)
 	$(VENV)/bin/emoreason data synth $(SHARED_DATA)/fer2013/publictest/labels.csv --dataset fer2013-publictest \
-		--out $(MINI_DATA)/publictest-explained.jsonl --rejected $(MINI_DATA)/publictest-unexplained.jsonl
+		--out $(MINI_DATA)/publictest-explained.jsonl --rejected $(MINI_DATA)/publictest-unexplained.jsonl \
+		$(MINI_SYNTH_FLAGS)
 	cat $(MINI_DATA)/train-explained.jsonl $(MINI_DATA)/train-unexplained.jsonl \
 		$(MINI_DATA)/publictest-explained.jsonl $(MINI_DATA)/publictest-unexplained.jsonl > $@
 

@@ -4,7 +4,9 @@ The invariants (issue: faithful analyses), read from the text by the shared pars
 1. an AU the text cites as present was measured present, and an AU it denies was not;
 2. a whole-face "at rest" / "no visible action" claim only when no AU was measured present;
 3. a probability the text gives an emotion ("62% sadness", "sadness (62%)": the expression
-   model's reading) is the one the expression model gave it, to the prompt's rounding.
+   model's reading) is the one the expression model gave it, to the prompt's rounding; and where the
+   text names the whole-face impression's emotion in words only ("the whole-face impression of
+   sadness", "the overall appearance reads as sadness"), it is the expression model's most likely one.
 The embedded engine is built to keep them (property-tested), `data synth` rejects texts that
 break them, eval reports the share of analyses that break them (`faithfulness`), for a VLM as
 for the engine, and the reward registry has the same check as an optional reward.
@@ -15,6 +17,9 @@ for the engine, and the reward registry has the same check as an optional reward
 ['denies measured AU12', 'calls an active face at rest']
 >>> breaks("<think>The classifier reads anger (70%).</think><answer>anger</answer>", [], prior={"anger": 0.4})
 ['misstates the expression prior: anger 70%, measured 40%']
+>>> breaks("<think>The whole-face impression of anger outweighs them.</think><answer>anger</answer>", [],
+...        prior={"anger": 0.3, "sadness": 0.6})
+['misstates the expression prior: the impression favours anger, measured sadness 60%']
 """
 
 from __future__ import annotations
@@ -42,19 +47,53 @@ _OUTWEIGHS = re.compile(
 )
 
 
+_IMPRESSION = re.compile(r"\b(?:impression|appearance)\b", re.IGNORECASE)
+
+
 def states_impression_outweighs(reasoning: str, emotion: str) -> bool:
-    """Does the text say plainly that the whole-face impression, with its probability, outweighs the
-    AU evidence for `emotion`? (The second way an answer may be supported, besides the cited AUs.)
+    """Does the text say plainly that the whole-face impression (by its probability, or named as the
+    impression or appearance) outweighs the AU evidence for `emotion`? (The second way an answer may be
+    supported, besides the cited AUs; whether what it says of the impression is true is invariant 3.)
 
     >>> states_impression_outweighs("The AUs suggest fear; the whole-face impression (70% sadness) outweighs them.",
     ...                             "sadness")
     True
+    >>> states_impression_outweighs("The AUs suggest fear; the impression of sadness outweighs them.", "sadness")
+    True
+    >>> states_impression_outweighs("The AUs suggest fear, but sadness outweighs them.", "sadness")
+    False
     """
     for m in _OUTWEIGHS.finditer(reasoning or ""):
         sentence = m.group()
-        if "%" in sentence and emotion in {normalize_label(w) for w in re.findall(r"[A-Za-z]+", sentence)}:
+        if ("%" in sentence or _IMPRESSION.search(sentence)) and emotion in {
+            normalize_label(w) for w in re.findall(r"[A-Za-z]+", sentence)
+        }:
             return True
     return False
+
+
+# The whole-face impression's emotion named in words, with no probability: "the whole-face impression of anger",
+# "the impression favours anger", "the overall appearance ... reads as anger", "agrees (anger)". A sentence that
+# restricts the comparison ("among the allowed answers") is not held to the model's overall top.
+_NAMES_IMPRESSION = re.compile(
+    r"\b(?:impression\s+of|favou?rs|favou?ring|reads\s+as|agrees?\s*\()\s*([A-Za-z]+)", re.IGNORECASE
+)
+
+
+def impression_statements(reasoning: str) -> list[str]:
+    """The emotions the text says, in words only, that the whole-face impression favours.
+
+    >>> impression_statements("The overall appearance of the face, which reads as fear, outweighs them. 62% anger.")
+    ['fear']
+    >>> impression_statements("The whole-face impression (62% anger) outweighs them; reads as anger (62%).")
+    []
+    """
+    out = []
+    for sentence in re.split(r"[.;]\s", reasoning or ""):
+        if not _IMPRESSION.search(sentence) or "allowed answers" in sentence or stated_probabilities(sentence):
+            continue
+        out += [e for e in (normalize_label(m.group(1)) for m in _NAMES_IMPRESSION.finditer(sentence)) if e]
+    return out
 
 
 # A probability stated for an emotion. The engine writes "62% sadness", "62% for sadness" and "sadness (62%)";
@@ -136,13 +175,18 @@ def _audit(text: str, present: Iterable[int], prior: dict[str, float] | None) ->
     reasoning = parsed.think if parsed.think is not None else text
     at_rest = bool(AT_REST.search(reasoning))
     statements = prior_statements(reasoning, prior) if prior else []
+    named = impression_statements(reasoning) if prior else []
     found = [f"cites unmeasured AU{c}" for c in parsed.aus if c not in measured]
     found += [f"denies measured AU{c}" for c in parsed.negated_aus if c in measured]
     if measured and at_rest:
         found.append("calls an active face at rest")
     found += [f"misstates the expression prior: {e} {pct}%, measured {p:.0f}%"
               for e, pct, p in statements if abs(pct - p) > PRIOR_TOLERANCE]  # fmt: skip
-    return found, len(parsed.aus) + len(parsed.negated_aus) + at_rest + len(statements)
+    if named:
+        top = max(prior, key=prior.get)  # to the prompt's rounding, a near tie may be named either way
+        found += [f"misstates the expression prior: the impression favours {e}, measured {top} {100 * prior[top]:.0f}%"
+                  for e in named if 100 * (prior[top] - prior.get(e, 0.0)) > PRIOR_TOLERANCE]  # fmt: skip
+    return found, len(parsed.aus) + len(parsed.negated_aus) + at_rest + len(statements) + len(named)
 
 
 def prior_statements(reasoning: str, prior: dict[str, float]) -> list[tuple[str, int, float]]:

@@ -160,6 +160,14 @@ def test_synth_cli(tmp_path, face_png):
     assert [r["labels"] for r in kept] == ["happiness"] and [r["labels"] for r in rejected] == ["sadness"]
     assert "1 records with a description; 1 rejected" in proc.stderr
     assert np.all([r["description"].endswith("<answer>happiness</answer>") for r in kept])
+    # --no-prior-numbers: the same decision and AUs, the whole-face impression in words (for a small student)
+    words = tmp_path / "sft-words.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "emoreason", "data", "synth", str(tmp_path / "faces"), "--out",
+                           str(words), "--no-prior-numbers"], capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    [worded] = [json.loads(line) for line in words.read_text().splitlines()]
+    assert "%" not in worded["description"]
+    assert parse_output(worded["description"]).aus == parse_output(kept[0]["description"]).aus
 
 
 @pytest.mark.slow  # whole CLI runs in subprocesses, 7-24 s (make test-fast skips it)

@@ -48,6 +48,24 @@ def test_engine_texts_keep_the_invariants(case):
     assert other.aus == result.aus and other.cited_aus == result.cited_aus
 
 
+WORDS_ONLY = EmbeddedBackend(prior_numbers=False)  # `data synth --no-prior-numbers`: texts for a small student
+
+
+@settings(max_examples=200, deadline=None)
+@given(observations())
+def test_engine_texts_without_prior_numbers_decide_alike_and_state_no_probability(case):
+    """The same answer and the same cited AUs as the engine's own text, every invariant kept, and the
+    whole-face impression named by its emotion only: no probability a student would have to copy."""
+    obs, labels = case
+    result = WORDS_ONLY.analyze([obs], labels=labels)[0]
+    usual = ENGINE.analyze([obs], labels=labels)[0]
+    assert (result.emotion, result.cited_aus) == (usual.emotion, usual.cited_aus)
+    assert "%" not in result.text and stated_probabilities(result.reasoning) == [], result.text
+    assert breaks(result.text, sorted(a.code for a in obs.present_aus()), obs.expression_prior) == [], result.text
+    if obs.expression_prior and result.emotion in obs.expression_prior:
+        assert consistency_score(result.text) == 1.0, result.text
+
+
 def test_breaks_names_each_kind_of_unfaithful_text():
     think = "No facial muscle action is clearly visible (no AU12); the brows knit (AU4)."
     text = f"<think>{think}</think><answer>anger</answer>"

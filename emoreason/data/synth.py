@@ -90,10 +90,15 @@ class Synthesizer:
     """
 
     def __init__(
-        self, face_mode: str = "full", frontend: FaceFrontEnd | None = None, writer: ChatEndpoint | None = None
+        self,
+        face_mode: str = "full",
+        frontend: FaceFrontEnd | None = None,
+        writer: ChatEndpoint | None = None,
+        prior_numbers: bool = True,
     ):
         self.frontend = frontend or FaceFrontEnd(FrontEndConfig(face_mode=face_mode))
-        self.engine = EmbeddedBackend()
+        # prior_numbers=False: the engine's texts name the whole-face impression without its probability
+        self.engine = EmbeddedBackend(prior_numbers=prior_numbers)
         self.writer = writer
 
     def observe(self, record: TrainingRecord) -> FaceObservation | SynthResult:

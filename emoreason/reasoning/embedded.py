@@ -249,6 +249,7 @@ class EmbeddedBackend:
         sensitivity: float = 0.4,
         false_alarm: float = 0.15,
         rule: DecisionRule | None | str = "default",
+        prior_numbers: bool = True,
     ):
         self.au_weight = au_weight
         self.use_prior = use_prior
@@ -256,6 +257,11 @@ class EmbeddedBackend:
         self.false_alarm = false_alarm
         # The fitted rule (decision_rule.py) decides where it applies; the likelihood model below elsewhere.
         self.rule = load_default_rule() if rule == "default" else rule
+        # False: the texts name the whole-face impression's emotion but not its probability ("the whole-face
+        # impression of anger outweighs..."), for training a small student: one that has not learnt to copy the
+        # number from its prompt writes a memorised one instead, which breaks faithfulness invariant 3
+        # (README, emoreason-mini items 8, 10, 11). The decisions are the same; only the wording changes.
+        self.prior_numbers = prior_numbers
 
     def emotion_scores(self, obs: FaceObservation, labels: Sequence[str] | None = None) -> dict[str, float]:
         """Probability of each allowed emotion for one face."""
@@ -338,6 +344,9 @@ class EmbeddedBackend:
             if p >= 0.5:
                 agrees = (f"The overall appearance of the face agrees ({p:.0%} {emotion}).",
                           f"The holistic expression cues agree, at {p:.0%} for {emotion}.")  # fmt: skip
+                if not self.prior_numbers:
+                    agrees = (f"The overall appearance of the face agrees ({emotion}).",
+                              f"The whole-face impression agrees, favouring {emotion}.")  # fmt: skip
                 sentences.append(rng.choice(agrees))
         return " ".join(s for s in sentences if s)
 
@@ -392,6 +401,8 @@ class EmbeddedBackend:
         scores = scores or self.emotion_scores(obs)
         if max(scores, key=lambda e: scores[e]) != emotion:  # a label imposed from outside (data synth)
             weight = f"the whole-face impression gives it {p:.0%}" if p is not None else "no expression model backs it"
+            if p is not None and not self.prior_numbers:
+                weight = "the whole-face impression does not favour it"
             return [f"The measured AUs do not show {emotion}{absent}, and {weight}: this evidence does not "
                     f"point to {emotion}."]  # fmt: skip
         if p is None:
@@ -400,8 +411,10 @@ class EmbeddedBackend:
                     f"still the closest fit."]  # fmt: skip
         allowed = [e for e in (scores or prior) if e in prior]
         if max(allowed, key=lambda e: prior[e]) != emotion:  # the AUs tipped it, with the impression's help
+            # in words: not "the impression of {emotion}", which would say it is the impression's top
+            impression = f"impression ({p:.0%} {emotion})" if self.prior_numbers else "impression"
             return [f"The AU evidence for {emotion} is partial{absent}, but together with the whole-face "
-                    f"impression ({p:.0%} {emotion}) it outweighs the alternatives."]  # fmt: skip
+                    f"{impression} it outweighs the alternatives."]  # fmt: skip
         alone = self._au_reading(obs, codes, exclude=emotion)
         suggests = f"would suggest {alone}" if alone else "would fit no single emotion"
         if alone and alone not in scores:
@@ -410,8 +423,18 @@ class EmbeddedBackend:
         if restricted:  # the prior's probability is small in absolute terms: compare within the allowed set
             alt = self._runner_up({e: prior[e] for e in allowed}, emotion)
             against = f" against {prior[alt]:.0%} for {alt}" if alt else ""
+            favours = (
+                f"{emotion} ({p:.0%}{against})" if self.prior_numbers else emotion + (f" over {alt}" if alt else "")
+            )
             return [f"On these AUs alone the face {suggests}; among the allowed answers the whole-face impression "
-                    f"favours {emotion} ({p:.0%}{against}), which outweighs the AU evidence."]  # fmt: skip
+                    f"favours {favours}, which outweighs the AU evidence."]  # fmt: skip
+        if not self.prior_numbers:
+            return [rng.choice((
+                f"On these AUs alone the face {suggests}, but the whole-face impression of {emotion} outweighs "
+                f"the AU evidence.",
+                f"The AUs by themselves {suggests}; the overall appearance of the face, which reads as {emotion}, "
+                f"outweighs them.",
+            ))]  # fmt: skip
         return [rng.choice((
             f"On these AUs alone the face {suggests}, but the whole-face impression ({p:.0%} {emotion}) "
             f"outweighs the AU evidence.",
@@ -472,5 +495,9 @@ class EmbeddedBackend:
         )
         if obs.expression_prior:
             p = obs.expression_prior.get(emotion, 0.0)
-            return f"{base} Judging from the overall appearance alone, the expression reads as {emotion} ({p:.0%})."
+            if not self.prior_numbers and max(obs.expression_prior, key=obs.expression_prior.get) != emotion:
+                return (f"{base} Judging from the overall appearance alone, among the allowed answers the expression "
+                        f"reads most as {emotion}.")  # fmt: skip
+            number = f" ({p:.0%})" if self.prior_numbers else ""
+            return f"{base} Judging from the overall appearance alone, the expression reads as {emotion}{number}."
         return f"{base} Without evidence, the face is taken as {emotion}."

@@ -37,6 +37,9 @@ def _add_synth_arguments(dp: argparse.ArgumentParser) -> None:
                     help="full (default): the images are face crops; detect: find the largest face")  # fmt: skip
     dp.add_argument("--overwrite", action="store_true", help="rewrite existing descriptions too")
     dp.add_argument("--rejected", default=None, help="write the rejected records and reasons here (.jsonl)")
+    dp.add_argument("--no-prior-numbers", dest="prior_numbers", action="store_false",
+                    help="the embedded engine's texts name the whole-face impression's emotion without its "
+                         "probability (for a small student that does not copy numbers from its prompt)")  # fmt: skip
     dp.add_argument("--base-url", default=None,
                     help="write with a model behind this OpenAI-compatible endpoint instead")  # fmt: skip
     dp.add_argument("--model", default=None, help="with --base-url: the served model name")
@@ -101,7 +104,7 @@ def _synth(args: argparse.Namespace, records: list) -> int:
         writer = ChatEndpoint(args.base_url, args.model, api_key=args.api_key, timeout=args.timeout,
                               concurrency=args.concurrency, max_tokens=args.max_new_tokens,
                               temperature=args.temperature)  # fmt: skip
-    synth = Synthesizer(face_mode=args.face_mode, writer=writer)
+    synth = Synthesizer(face_mode=args.face_mode, writer=writer, prior_numbers=args.prior_numbers)
     kept, rejected = [], []
     try:
         for result in tqdm(synth.run(records, overwrite=args.overwrite), total=len(records), file=sys.stderr):
