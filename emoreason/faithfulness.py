@@ -73,8 +73,13 @@ def states_impression_outweighs(reasoning: str, emotion: str) -> bool:
 
 
 # The whole-face impression's emotion named in words, with no probability: "the whole-face impression of anger",
-# "the impression favours anger", "the overall appearance ... reads as anger", "agrees (anger)". A sentence that
-# restricts the comparison ("among the allowed answers") is not held to the model's overall top.
+# "the whole-face impression favours anger", "the overall appearance ... reads as anger", "agrees (anger)". Only in
+# a sentence about the expression model's reading by the names the engine and the prompt give it (a person's "an
+# overall impression of anger" is their own reading, not a claim about the model's); a sentence that restricts
+# the comparison ("among the allowed answers") is not held to the model's overall top.
+_MODEL_READING = re.compile(
+    r"\b(?:whole[- ]face\s+impression|overall\s+appearance|expression\s+(?:model|classifier))\b", re.IGNORECASE
+)
 _NAMES_IMPRESSION = re.compile(
     r"\b(?:impression\s+of|favou?rs|favou?ring|reads\s+as|agrees?\s*\()\s*([A-Za-z]+)", re.IGNORECASE
 )
@@ -87,10 +92,12 @@ def impression_statements(reasoning: str) -> list[str]:
     ['fear']
     >>> impression_statements("The whole-face impression (62% anger) outweighs them; reads as anger (62%).")
     []
+    >>> impression_statements("AU4 and AU24 give an overall impression of anger.")  # the writer's own reading
+    []
     """
     out = []
     for sentence in re.split(r"[.;]\s", reasoning or ""):
-        if not _IMPRESSION.search(sentence) or "allowed answers" in sentence or stated_probabilities(sentence):
+        if not _MODEL_READING.search(sentence) or "allowed answers" in sentence or stated_probabilities(sentence):
             continue
         out += [e for e in (normalize_label(m.group(1)) for m in _NAMES_IMPRESSION.finditer(sentence)) if e]
     return out
