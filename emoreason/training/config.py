@@ -249,7 +249,8 @@ def check_and_record_run(recipe: Recipe, has_checkpoint: bool) -> dict[str, Any]
         before = json.loads(path.read_text())
         changed = ["train data" if before.get("data_sha256") != now["data_sha256"] else None]
         # a key the recorded run predates had its default value then
-        recorded = {k: _plain(getattr(Recipe, k, None)) for k in RUN_IDENTITY} | (before.get("recipe") or {})
+        defaults = {f.name: f.default for f in fields(Recipe) if f.default is not MISSING}
+        recorded = {k: _plain(defaults[k]) for k in RUN_IDENTITY if k in defaults} | (before.get("recipe") or {})
         changed += [k for k in RUN_IDENTITY if recorded.get(k) != now["recipe"][k]]
         changed = [c for c in changed if c]
         if changed:
