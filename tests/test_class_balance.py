@@ -71,3 +71,17 @@ def test_a_run_resumes_across_the_new_key_but_not_across_a_change_of_it(tmp_path
     balanced = load_recipe("training/recipes/tiny/sft.yaml", [*overrides, "class_balance=true"])
     with pytest.raises(ValueError, match=r"\(class_balance changed\)"):
         check_and_record_run(balanced, has_checkpoint=True)
+
+
+def test_a_run_resumes_across_a_new_face_tokens_key_but_not_across_a_change_of_it(tmp_path):
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"image": "a.png", "emotion": "happiness"}\n')
+    overrides = [f"train_file={data}", f"trainer.output_dir={tmp_path / 'run'}"]
+    recipe = load_recipe("training/recipes/tiny/grpo.yaml", overrides)
+    recorded = check_and_record_run(recipe, has_checkpoint=False)
+    del recorded["recipe"]["face_tokens"]["train_projector"]  # recorded before the sub-key existed
+    (tmp_path / "run" / "fingerprint.json").write_text(json.dumps(recorded))
+    check_and_record_run(recipe, has_checkpoint=True)  # resumes: the projector was trained then, as by default
+    frozen = load_recipe("training/recipes/tiny/grpo.yaml", [*overrides, "face_tokens.train_projector=false"])
+    with pytest.raises(ValueError, match=r"\(face_tokens changed\)"):
+        check_and_record_run(frozen, has_checkpoint=True)

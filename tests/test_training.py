@@ -327,6 +327,30 @@ def test_grpo_with_face_tokens_runs_and_ships_the_projector(sft_face_run, workdi
     assert _analyze_with(workdir, out / "adapter", 4)["faces"]
 
 
+def test_grpo_can_keep_the_sft_projector_fixed_and_train_the_lora_alone(sft_face_run, workdir):
+    from safetensors.torch import load_file
+
+    out = workdir["root"] / "grpo-face-fixed-projector"
+    _train("grpo", workdir, f"adapter={sft_face_run / 'adapter'}", f"trainer.output_dir={out}",
+           "face_tokens.train_projector=false", "trainer.max_steps=2", "trainer.save_steps=2",
+           "trainer.max_completion_length=24")  # fmt: skip
+    before = load_file(sft_face_run / "adapter" / "face_projector.safetensors")
+    after = load_file(out / "adapter" / "face_projector.safetensors")
+    assert before.keys() == after.keys() and all(torch_equal(before[k], after[k]) for k in before)
+    assert _analyze_with(workdir, out / "adapter", 4)["faces"]
+    # what the optimiser trains: the adapter, not the projector (the random model's rewards gave no gradient to see)
+    from emoreason.training.grpo import build_grpo_trainer
+
+    recipe = load_recipe(RECIPES / "grpo.yaml", [
+        f"model={workdir['model']}", f"train_file={workdir['root'] / 'train.jsonl'}",
+        f"adapter={sft_face_run / 'adapter'}", f"trainer.output_dir={out / 'again'}",
+        "face_tokens.train_projector=false", "trainer.report_to=none"])  # fmt: skip
+    trainer, projector = build_grpo_trainer(recipe)
+    trained = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trained and [n for n in trained if "lora_" not in n and "modules_to_save" not in n] == []  # the adapter's
+    assert not any(p.requires_grad for p in projector.parameters())
+
+
 def test_grpo_face_tokens_reach_generation_log_probs_and_the_projector_gradient(sft_face_run, workdir, tmp_path):
     """In-process, one generation batch: the face tokens are in the prompt trl generates from, they change
     the log-probs GRPO optimises, and the policy gradient reaches the projector.

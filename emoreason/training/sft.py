@@ -104,7 +104,7 @@ def build_model(recipe: Recipe) -> tuple[Any, Any, Any, Any]:
         features = FaceFeatureExtractor(layout, encoder, pretrained, device=str(loaded.device))
         projector = projector or features.new_projector(loaded.hidden_size).to(loaded.device)
         attach_face_tokens(model, projector)  # after peft: the projector stays fully trainable
-        projector.requires_grad_(True)
+        projector.requires_grad_(ft.train_projector)
     return model, loaded.processor, projector, features
 
 
