@@ -13,7 +13,8 @@ Face tokens are not pixels the processor knows: they are pooled face-encoder fea
 - (2) goes through `FaceTokenProcessor`, which turns the video placeholder into K pads;
 - every forward that computes log-probs gets the rows' features through a forward pre-hook
   (trl calls the model chunk by chunk, in order, so a cursor walks the rows).
-The projector is trained with the LoRA and saved beside it, as in SFT.
+The projector is trained with the LoRA and saved beside it, as in SFT (unless the recipe's
+`face_tokens.train_projector` is false: then it is saved as the SFT adapter had it).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ saves the adapter like SFT does.
 
 With face tokens (the SFT adapter has a face projector, or the recipe turns them on) the
 trainer is FaceTokenGRPOTrainer (face_grpo.py): the same GRPO, with the face tokens in every
-generation and log-prob forward; the projector keeps training and is saved with the LoRA.
+generation and log-prob forward; the projector keeps training and is saved with the LoRA, or stays
+as SFT left it with `face_tokens.train_projector: false` (the mini's recipe).
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def _card_header(dest: Path) -> str:
         f"BPE vocabulary of {text['vocab_size']} trained offline on emoreason's prompts and analyses; "
         "`emoreason.tiny.SIZES['mini']`) that writes FACS analyses of a face. Trained on a 2-core CPU machine "
         "from random initialisation with emoreason's own commands (`make train-mini`). Weights in bfloat16: the "
-        f"base (the SFT model) and `adapter/` (the GRPO LoRA and face projector), {_size_mb(dest):.1f} MB in all."
+        f"base (the SFT model) and `adapter/` (the GRPO LoRA and its face projector), {_size_mb(dest):.1f} MB in all."
     )
 
 
@@ -123,7 +123,7 @@ def _card_data(last: dict[str, Any]) -> str:
         "The development faces (`fer2013-dev`) were never used for training or for any choice.",
         f"- `emoreason data synth` explained {last['sft_records']} of these {total} faces with the embedded engine "
         f"(the gold emotion as the answer, kept only where the reasoning supports it: the detected AUs do, or the "
-        f"text says that the whole-face impression, with its probability, outweighs them); the other "
+        f"text says that the whole-face impression outweighs them); the other "
         f"{last['pool_before']} are "
         f"the pool. GRPO trains on all {total} (rewards need labels, not text).",
         "- FER2013 has no AU labels: the AU reward is off. The detector's AUs are in the prompt already; the "
@@ -137,6 +137,8 @@ def _card_recipe(round_dir: Path, last: dict[str, Any]) -> str:
     st, gt = sft["trainer"], grpo["trainer"]
     sft_end = next((h for h in reversed(_trainer_log(round_dir / "sft")) if "train_runtime" in h), {})
     grpo_end = next((h for h in reversed(_trainer_log(round_dir / "grpo")) if "train_runtime" in h), {})
+    trained = (grpo.get("face_tokens") or {}).get("train_projector", True)
+    projector = " and the face projector" if trained else " (the face projector held as SFT left it)"
     return "\n".join([
         "## Recipe (training/recipes/mini/)",
         "",
@@ -145,7 +147,7 @@ def _card_recipe(round_dir: Path, last: dict[str, Any]) -> str:
         f"`{sft['face_tokens']['encoder']}` ({sft['face_tokens']['num_tokens']} tokens), seed {st.get('seed')}; "
         f"{_duration(sft_end.get('train_runtime'))}.",
         f"- GRPO: a LoRA (r {grpo['lora']['r']}, alpha {grpo['lora']['alpha']}, on "
-        f"{', '.join(grpo['lora']['target_modules'])}) and the face projector, {grpo_end.get('step', '?')} steps of "
+        f"{', '.join(grpo['lora']['target_modules'])}){projector}, {grpo_end.get('step', '?')} steps of "
         f"{gt.get('per_device_train_batch_size')} completions ({gt.get('num_generations')} per face, at most "
         f"{gt.get('max_completion_length')} tokens, temperature {gt.get('temperature')}), rewards {grpo['rewards']} "
         f"({grpo['reward_reading']} reading), learning rate {gt.get('learning_rate')}, seed {gt.get('seed')}; "
