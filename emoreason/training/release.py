@@ -82,7 +82,7 @@ def model_card(loop_dir: Path, last: dict[str, Any], dest: Path, bench: str | Pa
     round_dir = Path(last["sft_adapter"]).parent.parent
     sections = [
         _card_header(dest),
-        _card_data(last),
+        _card_data(last, round_dir),
         _card_recipe(round_dir, last),
         _card_curves(round_dir),
         _card_figures(bench, {Path(last["sft_adapter"]).resolve(), dest.resolve()}),
@@ -112,8 +112,16 @@ def _card_header(dest: Path) -> str:
     )
 
 
-def _card_data(last: dict[str, Any]) -> str:
+def _card_data(last: dict[str, Any], round_dir: Path) -> str:
     total = last["sft_records"] + last["pool_before"]
+    # `data synth --no-prior-numbers` leaves no percentage in the texts: read it from the SFT file itself
+    sft_file = round_dir / "sft.jsonl"
+    stated = sft_file.is_file() and "%" in sft_file.read_text(encoding="utf-8")
+    impression = (
+        "with the expression model's probability"
+        if stated
+        else "by name only, without the expression model's probability (`data synth --no-prior-numbers`)"
+    )
     return "\n".join([
         "## Data and split",
         "",
@@ -125,7 +133,8 @@ def _card_data(last: dict[str, Any]) -> str:
         f"(the gold emotion as the answer, kept only where the reasoning supports it: the detected AUs do, or the "
         f"text says that the whole-face impression outweighs them); the other "
         f"{last['pool_before']} are "
-        f"the pool. GRPO trains on all {total} (rewards need labels, not text).",
+        f"the pool. GRPO trains on all {total} (rewards need labels, not text). The texts give the whole-face "
+        f"impression {impression}.",
         "- FER2013 has no AU labels: the AU reward is off. The detector's AUs are in the prompt already; the "
         "faithfulness reward checks the text against them.",
     ])  # fmt: skip
@@ -190,15 +199,32 @@ def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
     if not figures:
         return "\n".join([*lines, "Not measured yet: run `make bench-mini`, then `make mini-ship` again."])
     lines += [f"Measured on {figures.get('machine', '?')}, {figures.get('date', '?')}, in one run.", "",
-              "| system | accuracy | macro-F1 | format | consistency | faithful | mean reward | answer = prior's "
-              "| tokens | cut off |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+              "| system | accuracy | macro-F1 | format | consistency | faithful | AUs faithful | mean reward "
+              "| answer = prior's | tokens | cut off |", "|---|---|---|---|---|---|---|---|---|---|---|",
+              ]  # fmt: skip
     for name, row in figures["systems"].items():
-        keys = ("accuracy", "macro_f1", "format_valid", "consistency", "faithful", "reward", "agrees_with_prior")
+        keys = (
+            "accuracy",
+            "macro_f1",
+            "format_valid",
+            "consistency",
+            "faithful",
+            "faithful_aus",
+            "reward",
+            "agrees_with_prior",
+        )
         cells = [f"{row[k]:.3f}" if k in row else "-" for k in keys]
         cells += [f"{row['tokens']:.1f}" if "tokens" in row else "-", str(row.get("cut_off", "-"))]
         faces = f" ({row['faces']} faces)" if "faces" in row else ""
         lines.append(f"| {name}{faces} | {' | '.join(cells)} |")
-    lines += ["", "Speed: " + ", ".join(f"{k} {v}" for k, v in figures.get("speed", {}).items())]
+    lines += [
+        "",
+        "faithful: no claim of the text breaks an invariant of emoreason/faithfulness.py (an AU cited as "
+        "present was measured present, one denied was not, no 'at rest' on an active face, the impression "
+        "named or its probability is the expression model's); AUs faithful: the AU invariants alone.",
+        "",
+        "Speed: " + ", ".join(f"{k} {v}" for k, v in figures.get("speed", {}).items()),
+    ]
     ceiling = Path(bench).with_name("mini_ceiling.json") if bench else None
     if ceiling is not None and ceiling.is_file():  # bench/mini_ceiling.py: how far the mini's inputs go
         acc = json.loads(ceiling.read_text())["accuracy"]
