@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..faithfulness import stated_probabilities
 from ..models.loading import MINI_MODEL, write_weight_index
 
 PROJECTOR_FILES = ("face_projector.json", "face_projector.safetensors")
@@ -114,9 +115,10 @@ def _card_header(dest: Path) -> str:
 
 def _card_data(last: dict[str, Any], round_dir: Path) -> str:
     total = last["sft_records"] + last["pool_before"]
-    # `data synth --no-prior-numbers` leaves no percentage in the texts: read it from the SFT file itself
+    # `data synth --no-prior-numbers` states no probability: ask the texts themselves, with the invariants' reader
     sft_file = round_dir / "sft.jsonl"
-    stated = sft_file.is_file() and "%" in sft_file.read_text(encoding="utf-8")
+    lines = sft_file.read_text(encoding="utf-8").splitlines() if sft_file.is_file() else []
+    stated = any(stated_probabilities(json.loads(line).get("description") or "") for line in lines if line.strip())
     impression = (
         "with the expression model's probability"
         if stated
@@ -180,15 +182,22 @@ def _card_curves(round_dir: Path) -> str:
         "",
         "SFT loss (step: loss): " + ", ".join(f"{s}: {v:.3f}" for s, v in losses[:: max(1, len(losses) // 12)]),
         "",
-        "GRPO, every few logged steps (step: mean total reward; the emotion, format, consistency and faithfulness "
-        "means):",
+        "GRPO, every few logged steps (step: mean total reward; the mean of each reward it trained with):",
         "",
     ]
+    recipe = round_dir / "grpo" / "recipe.json"
+    weights = json.loads(recipe.read_text())["rewards"] if recipe.is_file() else {}
+    names = [n for n, w in weights.items() if w] or ["emotion", "format", "consistency", "faithfulness"]
     for h in rewards[:: max(1, len(rewards) // 10)] + rewards[-1:]:
-        parts = ", ".join(f"{n} {h.get(f'rewards/{n}/mean', float('nan')):.2f}"
-                          for n in ("emotion", "format", "consistency", "faithfulness"))  # fmt: skip
+        parts = ", ".join(f"{n} {h.get(f'rewards/{n}/mean', float('nan')):.2f}" for n in names)
         lines.append(f"- {h['step']}: {h['reward']:.3f} ({parts})")
     return "\n".join(lines)
+
+
+# The model card's figure columns: (header, bench/mini.py key), one list so the two cannot drift apart.
+_FIGURE_COLUMNS = [("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("format", "format_valid"),
+                   ("consistency", "consistency"), ("faithful", "faithful"), ("AUs faithful", "faithful_aus"),
+                   ("mean reward", "reward"), ("answer = prior's", "agrees_with_prior")]  # fmt: skip
 
 
 def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
@@ -199,20 +208,10 @@ def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
     if not figures:
         return "\n".join([*lines, "Not measured yet: run `make bench-mini`, then `make mini-ship` again."])
     lines += [f"Measured on {figures.get('machine', '?')}, {figures.get('date', '?')}, in one run.", "",
-              "| system | accuracy | macro-F1 | format | consistency | faithful | AUs faithful | mean reward "
-              "| answer = prior's | tokens | cut off |", "|---|---|---|---|---|---|---|---|---|---|---|",
-              ]  # fmt: skip
+              "| system | " + " | ".join(h for h, _ in _FIGURE_COLUMNS) + " | tokens | cut off |",
+              "|---" * (len(_FIGURE_COLUMNS) + 3) + "|"]  # fmt: skip
     for name, row in figures["systems"].items():
-        keys = (
-            "accuracy",
-            "macro_f1",
-            "format_valid",
-            "consistency",
-            "faithful",
-            "faithful_aus",
-            "reward",
-            "agrees_with_prior",
-        )
+        keys = [k for _, k in _FIGURE_COLUMNS]
         cells = [f"{row[k]:.3f}" if k in row else "-" for k in keys]
         cells += [f"{row['tokens']:.1f}" if "tokens" in row else "-", str(row.get("cut_off", "-"))]
         faces = f" ({row['faces']} faces)" if "faces" in row else ""
