@@ -92,7 +92,7 @@ face-model-ship:
 # into the package with its model card.
 MINI_RUN ?= out/mini
 MINI_POOL ?= 400
-MINI_OVERRIDES ?=  # recipe overrides for an experiment, e.g. sft:trainer.num_train_epochs=2 (the shipped run has none)
+MINI_OVERRIDES ?=  # recipe overrides for an experiment, e.g. sft:trainer.num_train_epochs=3 (the shipped run has none)
 # The analyses name the whole-face impression without the expression model's probability: a model that
 # restated it got the number wrong 9 times in 10 (README items 8 and 10).
 MINI_SYNTH_FLAGS ?= --no-prior-numbers
