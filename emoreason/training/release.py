@@ -151,11 +151,13 @@ def _card_recipe(round_dir: Path, last: dict[str, Any]) -> str:
     trained = (grpo.get("face_tokens") or {}).get("train_projector", True)
     projector = " and the face projector" if trained else " (the face projector held as SFT left it)"
     epochs = st.get("num_train_epochs", 1)
+    epochs_text = "one epoch" if epochs == 1 else f"{epochs:g} epochs"
     return "\n".join([
         "## Recipe (training/recipes/mini/)",
         "",
-        f"- SFT: every weight, {sft_end.get('step', '?')} steps ({epochs:g} epoch{'s' if epochs != 1 else ''}) of {st.get('per_device_train_batch_size')}"
-        f" analyses, learning rate {st.get('learning_rate')} ({st.get('lr_scheduler_type')}), face tokens from "
+        f"- SFT: every weight, {sft_end.get('step', '?')} steps ({epochs_text}) of "
+        f"{st.get('per_device_train_batch_size')} analyses, learning rate {st.get('learning_rate')} "
+        f"({st.get('lr_scheduler_type')}), face tokens from "
         f"`{sft['face_tokens']['encoder']}` ({sft['face_tokens']['num_tokens']} tokens), seed {st.get('seed')}; "
         f"{_duration(sft_end.get('train_runtime'))}.",
         f"- GRPO: a LoRA (r {grpo['lora']['r']}, alpha {grpo['lora']['alpha']}, on "
