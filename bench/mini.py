@@ -171,11 +171,12 @@ def main() -> None:
             faces, _ = analyses("transformers", paths[:k], model=str(random_model), **vlm)
             systems["random"] = score(faces, gold[:k], tokenizer, recipe.rewards, strict, limit) | {"faces": k}
     speed: dict = {}
+    shown: list = []  # the analyses of the last trained stage run (the shipped one, GRPO, by default)
     for name, adapter in (("sft", None), ("grpo", args.adapter)):
         if name in wanted:
-            faces, wall = analyses("transformers", paths, model=args.model, adapter=adapter, **vlm)
-            systems[name] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
-            speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}  # the last one run: what ships
+            shown, wall = analyses("transformers", paths, model=args.model, adapter=adapter, **vlm)
+            systems[name] = score(shown, gold, tokenizer, recipe.rewards, strict, limit)
+            speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
 
     def example(path: str, label: str, f) -> dict:  # what a reader needs to judge the text against the front-end
         measured = [a.code for a in f.present_aus()] if f else []
@@ -185,7 +186,7 @@ def main() -> None:
                 "prior_top": [f"{e} {100 * p:.0f}%" for e, p in top], "text": f.text if f else "",
                 "breaks": breaks(f.text, measured, prior) if f else []}  # fmt: skip
 
-    examples = [example(p, y, f) for p, y, f in list(zip(paths, gold, faces))[:20]] if wanted - {"random"} else []
+    examples = [example(p, y, f) for p, y, f in list(zip(paths, gold, shown))[:20]]
 
     n = min(args.vllm_faces, len(paths)) if "grpo" in wanted else 0
     vllm_python = Path(".venv-vllm/bin/python")

@@ -22,6 +22,7 @@ faces are balanced) is exported to OUT/model (what `FaceModel` loads).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import math
@@ -124,11 +125,17 @@ def shipped_split_of(filename: str, model: str | Path | None = None) -> str:
 
     The VLM's data must come from the `vlm` split (or from faces the face model never saw at
     all), so that no prompt carries a prior or face tokens from a model that trained on that face."""
+    return split_of(filename, *_split_percents(model))
+
+
+@functools.lru_cache(maxsize=8)
+def _split_percents(model: str | Path | None) -> tuple[int, int]:
+    """The model's (val, vlm) split percentages from its config: read once per model, not once per face
+    (callers filter tens of thousands of files)."""
     from ..face.face_model import DEFAULT_FACE_MODEL
 
-    config = json.loads((Path(model or DEFAULT_FACE_MODEL) / "config.json").read_text())
-    recipe = config["trained"]["recipe"]
-    return split_of(filename, recipe["split_val_percent"], recipe["split_vlm_percent"])
+    recipe = json.loads((Path(model or DEFAULT_FACE_MODEL) / "config.json").read_text())["trained"]["recipe"]
+    return recipe["split_val_percent"], recipe["split_vlm_percent"]
 
 
 def read_labelled_faces(data: str | Path) -> list[tuple[Path, str]]:

@@ -81,11 +81,15 @@ def _count(path: Path) -> int:
 def model_card(loop_dir: Path, last: dict[str, Any], dest: Path, bench: str | Path | None) -> str:
     """MODEL_CARD.md: what the model is, its data and split, recipe, curves and figures, how to use it."""
     round_dir = Path(last["sft_adapter"]).parent.parent
+    grpo = json.loads((round_dir / "grpo" / "recipe.json").read_text())
+    # the rewards GRPO trained with: a reward at weight 0 adds nothing to the advantages, so neither the recipe
+    # line nor the curves name it
+    rewards = {name: weight for name, weight in grpo["rewards"].items() if weight}
     sections = [
         _card_header(dest),
         _card_data(last, round_dir),
-        _card_recipe(round_dir, last),
-        _card_curves(round_dir),
+        _card_recipe(round_dir, last, grpo, rewards),
+        _card_curves(round_dir, rewards),
         _card_figures(bench, {Path(last["sft_adapter"]).resolve(), dest.resolve()}),
         _card_use(loop_dir),
     ]
@@ -142,9 +146,8 @@ def _card_data(last: dict[str, Any], round_dir: Path) -> str:
     ])  # fmt: skip
 
 
-def _card_recipe(round_dir: Path, last: dict[str, Any]) -> str:
+def _card_recipe(round_dir: Path, last: dict[str, Any], grpo: dict[str, Any], rewards: dict[str, float]) -> str:
     sft = json.loads((round_dir / "sft" / "recipe.json").read_text())
-    grpo = json.loads((round_dir / "grpo" / "recipe.json").read_text())
     st, gt = sft["trainer"], grpo["trainer"]
     sft_end = next((h for h in reversed(_trainer_log(round_dir / "sft")) if "train_runtime" in h), {})
     grpo_end = next((h for h in reversed(_trainer_log(round_dir / "grpo")) if "train_runtime" in h), {})
@@ -163,7 +166,7 @@ def _card_recipe(round_dir: Path, last: dict[str, Any]) -> str:
         f"- GRPO: a LoRA (r {grpo['lora']['r']}, alpha {grpo['lora']['alpha']}, on "
         f"{', '.join(grpo['lora']['target_modules'])}){projector}, {grpo_end.get('step', '?')} steps of "
         f"{gt.get('per_device_train_batch_size')} completions ({gt.get('num_generations')} per face, at most "
-        f"{gt.get('max_completion_length')} tokens, temperature {gt.get('temperature')}), rewards {grpo['rewards']} "
+        f"{gt.get('max_completion_length')} tokens, temperature {gt.get('temperature')}), rewards {rewards} "
         f"({grpo['reward_reading']} reading), learning rate {gt.get('learning_rate')}, seed {gt.get('seed')}; "
         f"{_duration(grpo_end.get('train_runtime'))}.",
         f"- Loop round: the GRPO model explained {last.get('explained', last['pool_before'])} pool faces; the "
@@ -177,9 +180,9 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def _card_curves(round_dir: Path) -> str:
+def _card_curves(round_dir: Path, rewards: dict[str, float]) -> str:
     losses = [(h["step"], h["loss"]) for h in _trainer_log(round_dir / "sft") if "loss" in h]
-    rewards = [h for h in _trainer_log(round_dir / "grpo") if "reward" in h]
+    logged = [h for h in _trainer_log(round_dir / "grpo") if "reward" in h]
     lines = [
         "## Learning curves",
         "",
@@ -188,11 +191,8 @@ def _card_curves(round_dir: Path) -> str:
         "GRPO, every few logged steps (step: mean total reward; the mean of each reward it trained with):",
         "",
     ]
-    recipe = round_dir / "grpo" / "recipe.json"
-    weights = json.loads(recipe.read_text())["rewards"] if recipe.is_file() else {}
-    names = [n for n, w in weights.items() if w] or ["emotion", "format", "consistency", "faithfulness"]
-    for h in rewards[:: max(1, len(rewards) // 10)] + rewards[-1:]:
-        parts = ", ".join(f"{n} {h.get(f'rewards/{n}/mean', float('nan')):.2f}" for n in names)
+    for h in logged[:: max(1, len(logged) // 10)] + logged[-1:]:
+        parts = ", ".join(f"{n} {h.get(f'rewards/{n}/mean', float('nan')):.2f}" for n in rewards)
         lines.append(f"- {h['step']}: {h['reward']:.3f} ({parts})")
     return "\n".join(lines)
 
