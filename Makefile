@@ -94,7 +94,7 @@ MINI_RUN ?= out/mini
 MINI_POOL ?= 400
 MINI_OVERRIDES ?=  # recipe overrides for an experiment, e.g. sft:trainer.num_train_epochs=3 (the shipped run has none)
 # The analyses name the whole-face impression without the expression model's probability: a model that
-# restated it got the number wrong 9 times in 10 (README items 8 and 10).
+# restated it got the number wrong 9 times in 10 (docs/emoreason-mini.md, items 8 and 10).
 MINI_SYNTH_FLAGS ?= --no-prior-numbers
 MINI_DATA := $(MINI_RUN)/data
 train-mini: setup $(MINI_DATA)/all.jsonl

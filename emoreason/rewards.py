@@ -239,7 +239,7 @@ def faithfulness_share_reward(
 ) -> list[float | None]:
     """The graded form of `faithfulness`: the share of each text's checkable claims that hold
     (faithfulness.faithful_share). The all-or-nothing reward was 0 on nearly every rollout of
-    emoreason-mini's GRPO (README, item 10), which leaves GRPO no gradient to follow.
+    emoreason-mini's GRPO (docs/emoreason-mini.md, item 10), which leaves GRPO no gradient to follow.
 
     >>> text = "<think>(AU6) (AU12) (AU26)</think><answer>happiness</answer>"
     >>> faithfulness_share_reward([text] * 2, measured_aus=[[6, 12], None])

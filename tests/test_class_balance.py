@@ -2,7 +2,7 @@
 
 FER2013 is 1% disgust and a third happiness; a VLM trained on it as it comes learns those rates as a prior
 over its answers (the emoreason-mini SFT model answered disgust on none of the 50 disgust faces of the
-balanced development set, README item 11).
+balanced development set, docs/emoreason-mini.md item 11).
 """
 
 from __future__ import annotations

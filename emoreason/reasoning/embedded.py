@@ -260,7 +260,7 @@ class EmbeddedBackend:
         # False: the texts name the whole-face impression's emotion but not its probability ("the whole-face
         # impression of anger outweighs..."), for training a small student: one that has not learnt to copy the
         # number from its prompt writes a memorised one instead, which breaks faithfulness invariant 3
-        # (README, emoreason-mini items 8, 10, 11). The decisions are the same; only the wording changes.
+        # (docs/emoreason-mini.md, items 8, 10, 11). The decisions are the same; only the wording changes.
         self.prior_numbers = prior_numbers
 
     def emotion_scores(self, obs: FaceObservation, labels: Sequence[str] | None = None) -> dict[str, float]:

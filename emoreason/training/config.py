@@ -34,7 +34,7 @@ class FaceTokenSettings:
     pretrained: str | None = None  # open_clip tag or checkpoint path (another face-model folder for emoreason-face)
     # Train the face projector with the model (SFT), or keep the one it inherits fixed. GRPO's few noisy
     # rewards move a full-rank projector more than the LoRA: on the mini it cost 7 points of accuracy
-    # that the same LoRA with the SFT projector did not (README, issue 16 item 12).
+    # that the same LoRA with the SFT projector did not (docs/emoreason-mini.md, item 12).
     train_projector: bool = True
 
 
