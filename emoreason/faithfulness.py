@@ -7,6 +7,9 @@ The invariants (issue: faithful analyses), read from the text by the shared pars
    model's reading) is the one the expression model gave it, to the prompt's rounding; and where the
    text names the whole-face impression's emotion in words only ("the whole-face impression of
    sadness", "the overall appearance reads as sadness"), it is the expression model's most likely one.
+4. an intensity the text gives a measured AU agrees with the detector's: a word ("the lips part
+   slightly (AU25)") within one FACS letter of the measured one, a number ("AU12 at 3.1") within
+   0.1 of it. Checked where the intensities are given (a mapping AU -> intensity for `present`).
 The embedded engine is built to keep them (property-tested), `data synth` rejects texts that
 break them, eval reports the share of analyses that break them (`faithfulness`), for a VLM as
 for the engine, and the reward registry has the same check as an optional reward.
@@ -20,12 +23,14 @@ for the engine, and the reward registry has the same check as an optional reward
 >>> breaks("<think>The whole-face impression of anger outweighs them.</think><answer>anger</answer>", [],
 ...        prior={"anger": 0.3, "sadness": 0.6})
 ['misstates the expression prior: the impression favours anger, measured sadness 60%']
+>>> breaks("<think>The lips part intensely (AU25).</think><answer>surprise</answer>", present={25: 1.4})
+["misstates AU25's intensity: 'intensely' (E), measured 1.4 (B)"]
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .labels import normalize_label
 from .parsing import parse_output
@@ -151,15 +156,92 @@ def stated_probabilities(reasoning: str) -> list[tuple[str, int]]:
     return [claimed[at] for at in sorted(claimed)]
 
 
-def breaks(text: str, present: Iterable[int], prior: dict[str, float] | None = None) -> list[str]:
-    """The invariants `text` breaks given the AU codes measured present and, where given, the expression
-    model's probabilities (empty list: faithful)."""
+# Invariant 4: the intensity a text gives a measured AU. FACS scores intensity in five letters, A (trace) to E
+# (maximum), one per unit of the detector's 0-5 scale ((0, 1] is A, (4, 5] is E). The words are the engine's
+# (embedded._ADVERBS and _ADJECTIVES) and the usual synonyms; a word one letter off is wording, given how coarse a
+# geometric intensity is, two letters off says something the detector did not measure ("slightly" at 3.9).
+LETTERS = "ABCDE"
+INTENSITY_WORDS = {
+    0: ("barely", "faint", "faintly", "trace", "subtle", "subtly", "minimal", "minimally"),
+    1: ("slight", "slightly", "mild", "mildly", "weak", "weakly", "light", "lightly"),
+    2: ("clear", "clearly", "moderate", "moderately", "marked", "markedly"),
+    3: ("strong", "strongly", "pronounced", "severe", "severely"),
+    4: ("intense", "intensely", "extreme", "extremely", "maximal", "maximally", "maximum"),
+}
+_WORD_LETTER = {w: k for k, words in INTENSITY_WORDS.items() for w in words}
+_INTENSITY_WORD = re.compile(r"\b(" + "|".join(sorted(_WORD_LETTER, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_CITED = re.compile(r"\(\s*AU\s?(\d+)\s*\)")  # "the lips part slightly (AU25)": the engine's way to cite
+_CLAUSE_END = re.compile(r"[.;:!?]")
+# A number given as an AU's intensity: "AU12 at 3.1", "AU12 (3.1)", "AU12: 3.1", "AU12 lip corner puller: 3.1" (the
+# prompt's line), "AU12 (lip corner puller, intensity 3.1)". Always with a decimal point, as the prompt writes it,
+# so that another AU's code ("AU6 and AU12") is never read as a number.
+_STATED_INTENSITY = re.compile(
+    r"\bAU\s?(\d+)\b(?:\s*\(\s*[a-z][a-z ]*,?|\s+[a-z][a-z ]{0,30}?)?\s*(?:[:=,]|\bat\b)?\s*"
+    r"(?:\(?\s*intensity\s*(?:of\s*|[:=]\s*)?)?\(?\s*(\d\.\d+)\b(?!\s*%)",
+    re.IGNORECASE,
+)
+INTENSITY_TOLERANCE = 0.1  # the prompt gives each intensity to 0.1
+
+
+def intensity_letter(intensity: float) -> int:
+    """The FACS letter's index (0 = A ... 4 = E) of a 0-5 intensity, as the engine words it."""
+    return int(min(4, max(0, -(-intensity // 1) - 1)))
+
+
+def intensity_statements(reasoning: str) -> list[tuple[int, str, float | None]]:
+    """(AU, what the text says, the number if it gave one) for each intensity the text gives an AU: the intensity
+    word of the clause that ends in the AU's citation, and each number it states for an AU.
+
+    >>> intensity_statements("The lips part slightly, opening the mouth (AU25) and the brows knit (AU4); AU12 at 3.1.")
+    [(25, 'slightly', None), (12, '3.1', 3.1)]
+    """
+    text = reasoning or ""
+    out: list[tuple[int, str, float | None]] = []
+    start = 0
+    for m in _CITED.finditer(text):
+        clause = text[start : m.start()]
+        ends = list(_CLAUSE_END.finditer(clause))
+        clause = clause[ends[-1].end() :] if ends else clause
+        words = _INTENSITY_WORD.findall(clause)
+        if words:  # the word nearest the citation
+            out.append((int(m.group(1)), words[-1].lower(), None))
+        start = m.end()
+    out += [(int(m.group(1)), m.group(2), float(m.group(2))) for m in _STATED_INTENSITY.finditer(text)]
+    return out
+
+
+def _misstated_intensities(reasoning: str, intensities: Mapping[int, float]) -> tuple[list[str], int]:
+    """(the intensity claims that contradict the measurement, how many intensity claims on measured AUs)."""
+    found, claims = [], 0
+    for code, said, number in intensity_statements(reasoning):
+        if code not in intensities:
+            continue  # an unmeasured AU is invariant 1's
+        claims += 1
+        measured = intensities[code]
+        letter = intensity_letter(measured)
+        if number is not None and abs(number - measured) > INTENSITY_TOLERANCE + 1e-9:
+            found.append(f"misstates AU{code}'s intensity: {said}, measured {measured:.1f}")
+        elif number is None and abs(_WORD_LETTER[said] - letter) > 1:
+            found.append(
+                f"misstates AU{code}'s intensity: '{said}' ({LETTERS[_WORD_LETTER[said]]}), "
+                f"measured {measured:.1f} ({LETTERS[letter]})"
+            )
+    return found, claims
+
+
+def breaks(
+    text: str, present: Iterable[int] | Mapping[int, float], prior: dict[str, float] | None = None
+) -> list[str]:
+    """The invariants `text` breaks given the AUs measured present (their codes, or a mapping code -> intensity,
+    which adds invariant 4) and, where given, the expression model's probabilities (empty list: faithful)."""
     return _audit(text, present, prior)[0]
 
 
-def faithful_share(text: str, present: Iterable[int] | None, prior: dict[str, float] | None = None) -> float | None:
-    """The share of the text's checkable claims that hold: each AU cited or denied, a face-at-rest claim and each
-    probability stated (1.0 for a text that claims nothing); None when no AUs were measured.
+def faithful_share(
+    text: str, present: Iterable[int] | Mapping[int, float] | None, prior: dict[str, float] | None = None
+) -> float | None:
+    """The share of the text's checkable claims that hold: each AU cited or denied, a face-at-rest claim, each
+    probability stated and each intensity given (1.0 for a text that claims nothing); None when no AUs were measured.
 
     Graded where `faithfulness_score` is all or nothing: dropping one false claim raises it, dropping a true one
     lowers it, so a policy whose every text breaks some invariant still has a direction to improve in.
@@ -174,10 +256,13 @@ def faithful_share(text: str, present: Iterable[int] | None, prior: dict[str, fl
     return 1.0 - len(found) / claims if claims else 1.0
 
 
-def _audit(text: str, present: Iterable[int], prior: dict[str, float] | None) -> tuple[list[str], int]:
+def _audit(
+    text: str, present: Iterable[int] | Mapping[int, float], prior: dict[str, float] | None
+) -> tuple[list[str], int]:
     """(the invariants broken, how many checkable claims the text makes): one parse for both. Every break is
     one claim that does not hold, so there are never more breaks than claims."""
-    measured = set(present)
+    intensities = {int(c): float(x) for c, x in present.items()} if isinstance(present, Mapping) else {}
+    measured = set(intensities) if isinstance(present, Mapping) else set(present)
     parsed = parse_output(text)
     reasoning = parsed.think if parsed.think is not None else text
     at_rest = bool(AT_REST.search(reasoning))
@@ -193,7 +278,10 @@ def _audit(text: str, present: Iterable[int], prior: dict[str, float] | None) ->
         top = max(prior, key=prior.get)  # to the prompt's rounding, a near tie may be named either way
         found += [f"misstates the expression prior: the impression favours {e}, measured {top} {100 * prior[top]:.0f}%"
                   for e in named if 100 * (prior[top] - prior.get(e, 0.0)) > PRIOR_TOLERANCE]  # fmt: skip
-    return found, len(parsed.aus) + len(parsed.negated_aus) + at_rest + len(statements) + len(named)
+    misstated, intensity_claims = _misstated_intensities(reasoning, intensities) if intensities else ([], 0)
+    found += misstated
+    claims = len(parsed.aus) + len(parsed.negated_aus) + at_rest + len(statements) + len(named) + intensity_claims
+    return found, claims
 
 
 def prior_statements(reasoning: str, prior: dict[str, float]) -> list[tuple[str, int, float]]:
@@ -207,7 +295,7 @@ def prior_statements(reasoning: str, prior: dict[str, float]) -> list[tuple[str,
 
 
 def faithfulness_score(
-    text: str, present: Iterable[int] | None, prior: dict[str, float] | None = None
+    text: str, present: Iterable[int] | Mapping[int, float] | None, prior: dict[str, float] | None = None
 ) -> float | None:
     """1.0 when the text breaks no invariant, 0.0 when it does; None when no AUs were measured."""
     if present is None:

@@ -213,13 +213,14 @@ def consistency_reward(completions: Sequence[Any], strict: bool = False, **_: An
 @register("faithfulness")
 def faithfulness_reward(
     completions: Sequence[Any],
-    measured_aus: Sequence[Sequence[int] | None] | None = None,
+    measured_aus: Sequence[Sequence[int] | str | dict[int, float] | None] | None = None,
     expression_prior: Sequence[str | dict[str, float] | None] | None = None,
     **_: Any,
 ) -> list[float | None]:
     """1 when the reasoning cites only measured AUs, denies none of them, calls the face at rest only
-    when nothing was measured and gives each emotion the probability the expression model gave it
-    (faithfulness.py); None (no signal) where nothing was measured. `expression_prior` is the dataset
+    when nothing was measured, gives each emotion the probability the expression model gave it and, where the
+    column holds intensities, each AU its measured intensity (faithfulness.py); None (no signal) where nothing
+    was measured. `expression_prior` is the dataset
     column: a JSON object per row (datasets cannot hold dicts with varying keys), or a dict.
 
     >>> text = "<think>(AU6) (AU12); the expression model reads happiness (90%).</think><answer>happiness</answer>"
@@ -233,7 +234,7 @@ def faithfulness_reward(
 @register("faithfulness_share")
 def faithfulness_share_reward(
     completions: Sequence[Any],
-    measured_aus: Sequence[Sequence[int] | None] | None = None,
+    measured_aus: Sequence[Sequence[int] | str | dict[int, float] | None] | None = None,
     expression_prior: Sequence[str | dict[str, float] | None] | None = None,
     **_: Any,
 ) -> list[float | None]:
@@ -251,14 +252,24 @@ def faithfulness_share_reward(
 def _per_face(
     check: Callable, completions: Sequence[Any], measured_aus: Any, expression_prior: Any
 ) -> list[float | None]:
-    """check(text, measured AUs, prior) per completion; the prior column holds a JSON object per row (datasets
-    cannot hold dicts with varying keys) or a dict."""
+    """check(text, measured AUs, prior) per completion. The measured column holds the AU codes, or their
+    intensities as a JSON object {"12": 3.1} (datasets cannot hold dicts with varying keys) or a dict; the prior
+    column a JSON object per row or a dict."""
     measured = measured_aus if measured_aus is not None else [None] * len(completions)
     priors = expression_prior if expression_prior is not None else [None] * len(completions)
     return [
-        check(completion_text(c), m, json.loads(p) if isinstance(p, str) else p)
+        check(completion_text(c), _measured(m), json.loads(p) if isinstance(p, str) else p)
         for c, m, p in zip(completions, measured, priors)
     ]
+
+
+def _measured(column: Any) -> Any:
+    """The measured column's row as `faithfulness` takes it: codes, or {code: intensity}."""
+    if isinstance(column, str):
+        column = json.loads(column)
+    if isinstance(column, dict):
+        return {int(code): float(x) for code, x in column.items()}
+    return column
 
 
 def combined_reward(

@@ -3,6 +3,7 @@ and the check itself catches what it should."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,10 +37,11 @@ def observations(draw):
 def test_engine_texts_keep_the_invariants(case):
     obs, labels = case
     result = ENGINE.analyze([obs], labels=labels)[0]
-    present = sorted(a.code for a in obs.present_aus())
-    # 1, 2 and 3: what the text cites, denies, calls at rest and gives as a probability agrees with the measurements
+    present = {a.code: a.intensity for a in obs.present_aus()}
+    # 1-4: what the text cites, denies, calls at rest, gives as a probability or as an intensity agrees with the
+    # measurements
     assert breaks(result.text, present, obs.expression_prior) == [], result.text
-    assert result.cited_aus == present, result.text
+    assert result.cited_aus == sorted(present), result.text
     # 3: the answer follows from the evidence the text gives, whenever an expression model was consulted
     if obs.expression_prior and result.emotion in obs.expression_prior:
         assert consistency_score(result.text) == 1.0, result.text
@@ -61,7 +63,8 @@ def test_engine_texts_without_prior_numbers_decide_alike_and_state_no_probabilit
     usual = ENGINE.analyze([obs], labels=labels)[0]
     assert (result.emotion, result.cited_aus) == (usual.emotion, usual.cited_aus)
     assert "%" not in result.text and stated_probabilities(result.reasoning) == [], result.text
-    assert breaks(result.text, sorted(a.code for a in obs.present_aus()), obs.expression_prior) == [], result.text
+    present = {a.code: a.intensity for a in obs.present_aus()}
+    assert breaks(result.text, present, obs.expression_prior) == [], result.text
     if obs.expression_prior and result.emotion in obs.expression_prior:
         assert consistency_score(result.text) == 1.0, result.text
 
@@ -167,3 +170,34 @@ def test_the_graded_reward_counts_each_claim_and_agrees_with_the_invariants():
     for name, text in texts.items():  # one source of truth with the invariants
         assert (share[name] == 1.0) == (breaks(text, [4, 24], prior) == []), name
     assert REWARDS["faithfulness_share"](["<think>(AU4)</think><answer>anger</answer>"], measured_aus=[None]) == [None]
+
+
+def test_an_intensity_two_facs_letters_off_or_a_wrong_number_breaks_invariant_4():
+    """A word within one letter of the measured intensity is wording; two letters off, or a number more than the
+    prompt's rounding away, says what the detector did not measure. Only where intensities are given."""
+    text = ("<think>The lips part intensely (AU25), the brows knit clearly downwards (AU4) and the jaw falls "
+            "slightly, opening the mouth (AU26).</think><answer>anger</answer>")  # fmt: skip
+    assert breaks(text, {25: 4.9, 4: 2.2, 26: 1.4}) == []
+    assert breaks(text, {25: 4.9, 4: 3.4, 26: 1.9}) == []  # one letter off: D for "clearly", B for "slightly"
+    assert breaks(text, {25: 2.4, 4: 2.2, 26: 3.9}) == [
+        "misstates AU25's intensity: 'intensely' (E), measured 2.4 (C)",
+        "misstates AU26's intensity: 'slightly' (B), measured 3.9 (D)",
+    ]
+    assert breaks(text, [25, 4, 26]) == []  # codes alone: nothing to check the words against
+    numbers = "<think>AU12 at 3.1 and AU6 (cheek raiser, intensity 2.0) with AU25: 4.0.</think><answer>joy</answer>"
+    assert breaks(numbers, {12: 3.14, 6: 2.0, 25: 4.0}) == []
+    assert breaks(numbers, {12: 1.2, 6: 2.0, 25: 4.3}) == [
+        "misstates AU12's intensity: 3.1, measured 1.2",
+        "misstates AU25's intensity: 4.0, measured 4.3",
+    ]
+    # another AU's code is never read as an intensity, nor a probability, nor a word outside the citing clause
+    assert breaks("<think>AU6 and AU12 rise; 62% happiness. Strong. The lip corners rise (AU12).</think>"
+                  "<answer>happiness</answer>", {6: 1.0, 12: 1.0}) == []  # fmt: skip
+
+
+def test_the_graded_reward_counts_each_intensity_as_a_claim():
+    text = "<think>The brows are strongly lowered (AU4) and the lips pressed (AU24).</think><answer>anger</answer>"
+    measured = [{4: 3.5, 24: 2.0}, '{"4": 1.0, "24": 2.0}', [4, 24]]
+    scores = REWARDS["faithfulness_share"]([text] * 3, measured_aus=measured)
+    # 3 claims (two AUs, one intensity), the intensity wrong in the second; codes alone: 2 claims, both true
+    assert scores == pytest.approx([1.0, 2 / 3, 1.0])

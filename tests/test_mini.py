@@ -37,15 +37,15 @@ def mini_analysis(astronaut_face):
 
 def test_no_model_named_runs_the_mini_and_it_reasons_about_the_face(mini_analysis):
     """The astronaut's smile: a complete analysis (format, closed answer) that cites only AUs the front-end
-    measured, AU6 and AU12 among them, keeps every invariant of faithfulness.py and ends in an answer its
-    reasoning supports. (Not yet true of every face: 0.66 of this model's dev analyses keep the AU invariants,
-    0.49 every invariant, bench/mini.py.)"""
+    measured, AU6 and AU12 among them, keeps every invariant of faithfulness.py (each intensity word too) and
+    ends in an answer its reasoning supports. (Not yet true of every face: 0.66 of this model's dev analyses keep
+    the AU invariants, 0.49 every invariant, bench/mini.py.)"""
     assert mini_analysis.model == MINI_NAME and not mini_analysis.error
     face = mini_analysis.faces[0]
     parsed = parse_output(face.text)
     assert parsed.format_valid and face.emotion == "happiness", face.text
-    measured = {a.code for a in face.present_aus()}
-    assert {6, 12} <= measured and {6, 12} <= set(parsed.aus) <= measured, face.text
+    measured = {a.code: a.intensity for a in face.present_aus()}
+    assert {6, 12} <= measured.keys() and {6, 12} <= set(parsed.aus) <= measured.keys(), face.text
     assert not breaks(face.text, measured, face.expression_prior), face.text
     assert consistency_score(face.text) == 1.0, face.text
 

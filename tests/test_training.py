@@ -128,11 +128,14 @@ def test_a_full_fine_tune_resumes_from_its_checkpoint_weights(workdir):
 def test_grpo_from_the_sft_adapter_logs_each_reward(sft_run, workdir):
     sft_out, _ = sft_run
     out = workdir["root"] / "grpo"
-    _train("grpo", workdir, f"adapter={sft_out / 'adapter'}", f"trainer.output_dir={out}", "trainer.max_steps=3")
+    _train("grpo", workdir, f"adapter={sft_out / 'adapter'}", f"trainer.output_dir={out}", "trainer.max_steps=3",
+           "rewards.faithfulness_share=0.5")  # fmt: skip
     state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
     logged = state["log_history"][0]
-    for name in ("format", "emotion", "au", "consistency"):
+    for name in ("format", "emotion", "au", "consistency", "faithfulness_share"):
         assert f"rewards/{name}/mean" in logged
+    # the prepared rows' measured AUs (JSON {code: intensity}) reached the faithfulness reward: a share, not NaN
+    assert 0.0 <= logged["rewards/faithfulness_share/mean"] <= 1.0, logged
     assert (out / "adapter" / "adapter_model.safetensors").exists()
 
 

@@ -60,11 +60,12 @@ def check_description(
     text: str,
     emotion: str,
     gold_aus: list[int],
-    measured: list[int] | None = None,
+    measured: list[int] | dict[int, float] | None = None,
     prior: dict[str, float] | None = None,
 ) -> tuple[str, str]:
-    """('', '') when `text` agrees with the labels and with what the front-end measured (the AUs present
-    and the expression prior, where given), else (category, detail)."""
+    """('', '') when `text` agrees with the labels and with what the front-end measured (the AUs present, with
+    their intensities where given as {code: intensity}, and the expression prior, where given), else (category,
+    detail)."""
     parsed = parse_output(text)
     if not parsed.format_valid:
         return "bad format", "format is not <think>...</think><answer>...</answer>"
@@ -125,7 +126,7 @@ class Synthesizer:
                 text = self.writer.text(synth_messages(record, obs))
             except EndpointError as exc:
                 return SynthResult(record, False, str(exc), "endpoint error")
-        measured = [a.code for a in obs.present_aus()] if obs.aus else None
+        measured = {a.code: a.intensity for a in obs.present_aus()} if obs.aus else None
         category, detail = check_description(text, record.emotion, record.aus, measured, obs.expression_prior)
         if category:
             return SynthResult(record, False, detail, category)

@@ -146,7 +146,7 @@ def au_metrics(gold: Sequence[Sequence[int]], pred: Sequence[Sequence[int]], pro
 def reasoning_metrics(
     texts: Sequence[str],
     references: Sequence[str | None],
-    measured: Sequence[Sequence[int] | None] | None = None,
+    measured: Sequence[Sequence[int] | dict[int, float] | None] | None = None,
     priors: Sequence[dict[str, float] | None] | None = None,
 ) -> dict[str, Any]:
     """Format validity and consistency (the rewards' per-sample scores, averaged); faithfulness to what

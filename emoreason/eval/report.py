@@ -97,13 +97,21 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
         report["reasoning"] = reasoning_metrics(
             [r["text"] for r in answered],
             [r.get("reference") for r in answered],
-            [r.get("detector_aus") if r.get("aus_measured") else None for r in answered],
+            [_measured(r) if r.get("aus_measured") else None for r in answered],
             [r.get("expression_prior") for r in answered],
         )
     judged = [r["judge"] for r in rows if r.get("judge") is not None]
     if judged:
         report["judge"] = {"mean": sum(judged) / len(judged), "n": len(judged)}
     return report
+
+
+def _measured(row: dict[str, Any]) -> list[int] | dict[int, float]:
+    """The AUs the detector measured present on a row's face: {code: intensity} (faithfulness checks the text's
+    intensities too), or their codes alone in rows written before the intensities were kept."""
+    if row.get("detector_intensities") or not row.get("detector_aus"):
+        return {int(code): float(x) for code, x in (row.get("detector_intensities") or {}).items()}
+    return list(row["detector_aus"])
 
 
 def _provenance(config) -> dict[str, Any] | None:

@@ -237,6 +237,7 @@ def _row(sample: Sample, face: Any, error: str | None = None, ms: float | None =
         "emotion_scores": {},
         "cited_aus": [],
         "detector_aus": [],
+        "detector_intensities": {},
         "aus_measured": False,
         "expression_prior": None,
         "text": "",
@@ -250,6 +251,7 @@ def _row(sample: Sample, face: Any, error: str | None = None, ms: float | None =
             emotion_scores=face.emotion_scores,
             cited_aus=face.cited_aus,
             detector_aus=[a.code for a in face.present_aus()],
+            detector_intensities={str(a.code): a.intensity for a in face.present_aus()},  # JSON keys are strings
             aus_measured=bool(face.aus),
             expression_prior=face.expression_prior,
             text=face.text,

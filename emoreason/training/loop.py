@@ -108,9 +108,10 @@ def synthesize(
                 rejected.append((record, result.error or "no face found", ""))
                 continue
             face = result.faces[0]
-            measured = [a.code for a in face.present_aus()] if face.aus else None
-            # the labels, and the AUs the front-end measured: a text that cites others is not kept
-            _, detail = check_description(face.text, record.emotion, record.aus, measured)
+            measured = {a.code: a.intensity for a in face.present_aus()} if face.aus else None
+            # the labels, and what the front-end measured (the AUs, their intensities, the expression prior): a text
+            # that breaks an invariant of faithfulness.py is not kept, as in `data synth`
+            _, detail = check_description(face.text, record.emotion, record.aus, measured, face.expression_prior)
             text = face.text
             if detail:
                 rejected.append((record, detail, text))

@@ -66,7 +66,7 @@ def prepare_examples(
 
 
 # Bumped whenever a row gains or changes a column, so that caches built before rebuild.
-ROW_SCHEMA = 2  # 2: expression_prior
+ROW_SCHEMA = 3  # 2: expression_prior; 3: measured_aus with their intensities
 
 
 def _build_rows(records, cache, face_mode, labels, face_tokens, require_description):
@@ -98,8 +98,9 @@ def _build_rows(records, cache, face_mode, labels, face_tokens, require_descript
                     "completion": record.description or "",
                     "emotion": record.emotion,
                     "aus": list(record.aus),
-                    # what the front-end measured on this face: the faithfulness reward checks the text against it
-                    "measured_aus": [a.code for a in obs.present_aus()] if obs.aus else None,
+                    # what the front-end measured on this face, {code: intensity} as JSON (Arrow would merge the
+                    # dicts' keys): the faithfulness rewards check the text's AUs and intensities against it
+                    "measured_aus": json.dumps({a.code: a.intensity for a in obs.present_aus()}) if obs.aus else None,
                     # and the expression model's probabilities, as JSON (Arrow would merge the dicts' keys)
                     "expression_prior": json.dumps(obs.expression_prior) if obs.expression_prior else None,
                 }

@@ -200,7 +200,8 @@ def _card_curves(round_dir: Path, rewards: dict[str, float]) -> str:
 # The model card's figure columns: (header, bench/mini.py key), one list so the two cannot drift apart.
 _FIGURE_COLUMNS = [("accuracy", "accuracy"), ("macro-F1", "macro_f1"), ("format", "format_valid"),
                    ("consistency", "consistency"), ("faithful", "faithful"), ("AUs faithful", "faithful_aus"),
-                   ("mean reward", "reward"), ("answer = prior's", "agrees_with_prior")]  # fmt: skip
+                   ("intensities right", "intensities_right"), ("mean reward", "reward"),
+                   ("answer = prior's", "agrees_with_prior")]  # fmt: skip
 
 
 def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
@@ -215,7 +216,7 @@ def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
               "|---" * (len(_FIGURE_COLUMNS) + 3) + "|"]  # fmt: skip
     for name, row in figures["systems"].items():
         keys = [k for _, k in _FIGURE_COLUMNS]
-        cells = [f"{row[k]:.3f}" if k in row else "-" for k in keys]
+        cells = [f"{row[k]:.3f}" if row.get(k) is not None else "-" for k in keys]
         cells += [f"{row['tokens']:.1f}" if "tokens" in row else "-", str(row.get("cut_off", "-"))]
         faces = f" ({row['faces']} faces)" if "faces" in row else ""
         lines.append(f"| {name}{faces} | {' | '.join(cells)} |")
@@ -223,7 +224,9 @@ def _card_figures(bench: str | Path | None, measured: set[Path]) -> str:
         "",
         "faithful: no claim of the text breaks an invariant of emoreason/faithfulness.py (an AU cited as "
         "present was measured present, one denied was not, no 'at rest' on an active face, the impression "
-        "named or its probability is the expression model's); AUs faithful: the AU invariants alone.",
+        "named or its probability is the expression model's, an AU's intensity word within one FACS letter of "
+        "the measured intensity); AUs faithful: the AU invariants alone (cited, denied, at rest, intensity); "
+        "intensities right: the share of the intensities the texts give measured AUs that keep that invariant.",
         "",
         "Speed: " + ", ".join(f"{k} {v}" for k, v in figures.get("speed", {}).items()),
     ]
