@@ -173,10 +173,10 @@ _INTENSITY_WORD = re.compile(r"\b(" + "|".join(sorted(_WORD_LETTER, key=len, rev
 _CITED = re.compile(r"\(\s*AU\s?(\d+)\s*\)")  # "the lips part slightly (AU25)": the engine's way to cite
 _CLAUSE_END = re.compile(r"[.;:!?]")
 # A number given as an AU's intensity: "AU12 at 3.1", "AU12 (3.1)", "AU12: 3.1", "AU12 lip corner puller: 3.1" (the
-# prompt's line), "AU12 (lip corner puller, intensity 3.1)". Always with a decimal point, as the prompt writes it,
-# so that another AU's code ("AU6 and AU12") is never read as a number.
+# prompt's line), "AU12 (lip corner puller, intensity 3.1)", "AU12 (lip corner puller): 3.1". Always with a decimal
+# point, as the prompt writes it, so that another AU's code ("AU6 and AU12") is never read as a number.
 _STATED_INTENSITY = re.compile(
-    r"\bAU\s?(\d+)\b(?:\s*\(\s*[a-z][a-z ]*,?|\s+[a-z][a-z ]{0,30}?)?\s*(?:[:=,]|\bat\b)?\s*"
+    r"\bAU\s?(\d+)\b(?:\s*\(\s*[a-z][a-z ]*(?:,|\))?|\s+[a-z][a-z ]{0,30}?)?\s*(?:[:=,]|\bat\b)?\s*"
     r"(?:\(?\s*intensity\s*(?:of\s*|[:=]\s*)?)?\(?\s*(\d\.\d+)\b(?!\s*%)",
     re.IGNORECASE,
 )

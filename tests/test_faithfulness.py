@@ -190,6 +190,14 @@ def test_an_intensity_two_facs_letters_off_or_a_wrong_number_breaks_invariant_4(
         "misstates AU12's intensity: 3.1, measured 1.2",
         "misstates AU25's intensity: 4.0, measured 4.3",
     ]
+    # the forms people write
+    people = ("<think>AU6 (cheek raiser): 2.0; mild brow lowering (AU4, intensity 1.5); AU12 is present at high "
+              "intensity (4.2).</think><answer>happiness</answer>")  # fmt: skip
+    assert breaks(people, {6: 2.0, 4: 1.5, 12: 4.2}) == []
+    assert [b.split(":")[0] for b in breaks(people, {6: 3.0, 4: 1.5, 12: 2.2})] == [
+        "misstates AU6's intensity",
+        "misstates AU12's intensity",
+    ]
     # another AU's code is never read as an intensity, nor a probability, nor a word outside the citing clause
     assert breaks("<think>AU6 and AU12 rise; 62% happiness. Strong. The lip corners rise (AU12).</think>"
                   "<answer>happiness</answer>", {6: 1.0, 12: 1.0}) == []  # fmt: skip
