@@ -29,6 +29,7 @@ for the engine, and the reward registry has the same check as an optional reward
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 
@@ -184,8 +185,8 @@ INTENSITY_TOLERANCE = 0.1  # the prompt gives each intensity to 0.1
 
 
 def intensity_letter(intensity: float) -> int:
-    """The FACS letter's index (0 = A ... 4 = E) of a 0-5 intensity, as the engine words it."""
-    return int(min(4, max(0, -(-intensity // 1) - 1)))
+    """The FACS letter's index (0 = A ... 4 = E) of a 0-5 intensity: the engine's words are chosen by it."""
+    return int(min(4, max(0, math.ceil(intensity) - 1)))
 
 
 def intensity_statements(reasoning: str) -> list[tuple[int, str, float | None]]:

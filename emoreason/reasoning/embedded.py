@@ -40,6 +40,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..facs import EMOTION_PROTOTYPES, au_name, supported_emotions
+from ..faithfulness import intensity_letter
 from ..labels import EMOTIONS, normalize_label
 from ..parsing import find_aus
 from ..types import AUActivation, FaceAnalysis, FaceObservation
@@ -182,12 +183,8 @@ def _softmax(logits: dict[str, float]) -> dict[str, float]:
     return {e: v / total for e, v in exp.items()}
 
 
-def _intensity_index(intensity: float) -> int:
-    return int(min(4, max(0, math.ceil(intensity) - 1)))
-
-
 def _phrase(au: AUActivation, rng: random.Random) -> str:
-    k = _intensity_index(au.intensity)
+    k = intensity_letter(au.intensity)  # FACS letter A..E, the scale invariant 4 holds texts to
     template = rng.choice(AU_PHRASES[au.code])
     return template.format(adv=_ADVERBS[k], adj=_ADJECTIVES[k]) + f" ({au.label})"
 
