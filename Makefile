@@ -88,11 +88,11 @@ face-model-ship:
 # then GRPO (a LoRA), on the FER2013 faces the face model never saw (Training's "vlm" split) and PublicTest minus
 # the dev faces; never the dev faces. `data synth` explains what the embedded engine can (the rest is the pool),
 # then one round of `train loop`: SFT -> GRPO -> the GRPO model explains up to MINI_POOL pool faces, the filter
-# keeping what agrees with the labels. About 2 h on 2 cores; every stage resumes. mini-ship copies the result
+# keeping what agrees with the labels. About 2 h on 2 cores (SFT 80 min, GRPO 25); every stage resumes. mini-ship copies the result
 # into the package with its model card.
 MINI_RUN ?= out/mini
 MINI_POOL ?= 400
-MINI_OVERRIDES ?=  # recipe overrides for an experiment, e.g. sft:trainer.num_train_epochs=3 (the shipped run has none)
+MINI_OVERRIDES ?=  # recipe overrides for an experiment, e.g. sft:trainer.num_train_epochs=2 (the shipped run has none)
 # The analyses name the whole-face impression without the expression model's probability: a model that
 # restated it got the number wrong 9 times in 10 (docs/emoreason-mini.md, items 8 and 10).
 MINI_SYNTH_FLAGS ?= --no-prior-numbers

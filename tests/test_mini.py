@@ -38,8 +38,8 @@ def mini_analysis(astronaut_face):
 def test_no_model_named_runs_the_mini_and_it_reasons_about_the_face(mini_analysis):
     """The astronaut's smile: a complete analysis (format, closed answer) that cites only AUs the front-end
     measured, AU6 and AU12 among them, keeps every invariant of faithfulness.py (each intensity word too) and
-    ends in an answer its reasoning supports. (Not yet true of every face: 0.66 of this model's dev analyses keep
-    the AU invariants, 0.49 every invariant, bench/mini.py.)"""
+    ends in an answer its reasoning supports. (Not yet true of every face: 0.61 of this model's dev analyses keep
+    the AU invariants, 0.48 every invariant, bench/mini.py.)"""
     assert mini_analysis.model == MINI_NAME and not mini_analysis.error
     face = mini_analysis.faces[0]
     parsed = parse_output(face.text)
