@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emoreason.analyzer import Analyzer  # noqa: E402
-from emoreason.faithfulness import breaks  # noqa: E402
+from emoreason.faithfulness import breaks, measured_present  # noqa: E402
 from emoreason.labels import BASIC7, EMOTIONS  # noqa: E402
 from emoreason.rewards import consistency_score  # noqa: E402
 from emoreason.samples import write_sample_images  # noqa: E402
@@ -47,8 +47,8 @@ def score(analyzer: Analyzer, images: list[tuple[str, str | None]], face_mode: s
             result = analyzer.analyze(path, face_mode=face_mode, labels=labels)
             for face in result.faces:
                 faces += 1
-                present = {a.code: a.intensity for a in face.present_aus()}
-                found = breaks(face.text, present, face.expression_prior) if face.aus else []
+                present = measured_present(face)
+                found = breaks(face.text, present, face.expression_prior) if present is not None else []
                 broken += bool(found)
                 for reason in found:
                     # "cites unmeasured", "misstates the expression prior", "misstates an intensity"

@@ -49,7 +49,13 @@ import numpy as np  # noqa: E402
 from emoreason import Analyzer  # noqa: E402
 from emoreason.defaults import MAX_NEW_TOKENS  # noqa: E402
 from emoreason.eval.metrics import emotion_metrics  # noqa: E402
-from emoreason.faithfulness import PRIOR_TOLERANCE, breaks, intensity_statements, prior_statements  # noqa: E402
+from emoreason.faithfulness import (  # noqa: E402
+    PRIOR_TOLERANCE,
+    breaks,
+    intensity_breaks,
+    measured_present,
+    prior_statements,
+)
 from emoreason.labels import BASIC7  # noqa: E402
 from emoreason.models.loading import MINI_ADAPTER, MINI_MODEL  # noqa: E402
 from emoreason.parsing import parse_output  # noqa: E402
@@ -73,7 +79,7 @@ def analyses(backend: str, paths: list[str], **options) -> tuple[list, float]:
 def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], strict: bool, limit: int) -> dict:
     texts = [f.text if f is not None else "" for f in faces]
     parsed = [parse_output(t) for t in texts]
-    measured = [{a.code: a.intensity for a in f.present_aus()} if f is not None and f.aus else None for f in faces]
+    measured = [measured_present(f) if f is not None else None for f in faces]
     priors = [f.expression_prior if f is not None else None for f in faces]
     total, _ = combined_reward(
         texts, rewards, strict=strict, emotion=gold, measured_aus=measured, expression_prior=priors
@@ -81,12 +87,8 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
     reasonings = [p.think if p.think is not None else t for p, t in zip(parsed, texts)]  # as faithfulness.breaks
     statements = [s for r, prior in zip(reasonings, priors) if prior for s in prior_statements(r, prior)]
     right = [abs(said - given) <= PRIOR_TOLERANCE for _, said, given in statements]
-    intensities = [  # (claims on measured AUs, how many of them contradict the measurement), per text
-        (sum(code in m for code, _, _ in intensity_statements(r)), sum("intensity" in b for b in breaks(r, m)))
-        for r, m in zip(reasonings, measured)
-        if m
-    ]
-    claims = sum(n for n, _ in intensities)
+    intensities = [intensity_breaks(r, m) for r, m in zip(reasonings, measured) if m]  # (broken, claims) per text
+    claims = sum(n for _, n in intensities)
     tokens = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     metrics = emotion_metrics(gold, [p.emotion for p in parsed], BASIC7)
     return {
@@ -101,7 +103,7 @@ def score(faces: list, gold: list[str], tokenizer, rewards: dict[str, float], st
         # the share that are the expression model's (invariant 3; None when no text states one)
         "faithful_aus": float(np.mean([not breaks(t, m) for t, m in zip(texts, measured) if m is not None])),
         "faithful_au_codes": float(np.mean([not breaks(t, [*m]) for t, m in zip(texts, measured) if m is not None])),
-        "intensities_right": 1.0 - sum(n for _, n in intensities) / claims if claims else None,
+        "intensities_right": 1.0 - sum(len(broken) for broken, _ in intensities) / claims if claims else None,
         "intensities_stated": claims,
         "prior_numbers_right": float(np.mean(right)) if right else None,
         "prior_numbers_stated": len(right),
@@ -191,7 +193,7 @@ def main() -> None:
             speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
 
     def example(path: str, label: str, f) -> dict:  # what a reader needs to judge the text against the front-end
-        measured = {a.code: a.intensity for a in f.present_aus()} if f else {}
+        measured = (measured_present(f) if f else None) or {}
         prior = f.expression_prior if f else None
         top = sorted(prior.items(), key=lambda kv: -kv[1])[:2] if prior else []
         return {"image": Path(path).name, "gold": label, "measured": {c: round(x, 1) for c, x in measured.items()},

@@ -211,8 +211,9 @@ def intensity_statements(reasoning: str) -> list[tuple[int, str, float | None]]:
     return out
 
 
-def _misstated_intensities(reasoning: str, intensities: Mapping[int, float]) -> tuple[list[str], int]:
-    """(the intensity claims that contradict the measurement, how many intensity claims on measured AUs)."""
+def intensity_breaks(reasoning: str, intensities: Mapping[int, float]) -> tuple[list[str], int]:
+    """Invariant 4 alone: (the intensity claims that contradict the measurement, how many intensity claims the
+    text makes on measured AUs)."""
     found, claims = [], 0
     for code, said, number in intensity_statements(reasoning):
         if code not in intensities:
@@ -228,6 +229,12 @@ def _misstated_intensities(reasoning: str, intensities: Mapping[int, float]) -> 
                 f"measured {measured:.1f} ({LETTERS[letter]})"
             )
     return found, claims
+
+
+def measured_present(face) -> dict[int, float] | None:
+    """What a text about `face` (a FaceObservation or a FaceAnalysis) is checked against: {code: intensity} of the
+    AUs measured present, None where no AUs were measured (the mesh did not fit) and there is nothing to check."""
+    return {a.code: a.intensity for a in face.present_aus()} if face.aus else None
 
 
 def breaks(
@@ -262,8 +269,9 @@ def _audit(
 ) -> tuple[list[str], int]:
     """(the invariants broken, how many checkable claims the text makes): one parse for both. Every break is
     one claim that does not hold, so there are never more breaks than claims."""
+    # a mapping code -> intensity adds invariant 4; codes alone check invariants 1-3
     intensities = {int(c): float(x) for c, x in present.items()} if isinstance(present, Mapping) else {}
-    measured = set(intensities) if isinstance(present, Mapping) else set(present)
+    measured = set(intensities) or set(present)
     parsed = parse_output(text)
     reasoning = parsed.think if parsed.think is not None else text
     at_rest = bool(AT_REST.search(reasoning))
@@ -279,7 +287,7 @@ def _audit(
         top = max(prior, key=prior.get)  # to the prompt's rounding, a near tie may be named either way
         found += [f"misstates the expression prior: the impression favours {e}, measured {top} {100 * prior[top]:.0f}%"
                   for e in named if 100 * (prior[top] - prior.get(e, 0.0)) > PRIOR_TOLERANCE]  # fmt: skip
-    misstated, intensity_claims = _misstated_intensities(reasoning, intensities) if intensities else ([], 0)
+    misstated, intensity_claims = intensity_breaks(reasoning, intensities)
     found += misstated
     claims = len(parsed.aus) + len(parsed.negated_aus) + at_rest + len(statements) + len(named) + intensity_claims
     return found, claims

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 from ..endpoint import ChatEndpoint, EndpointError
 from ..face.frontend import FaceFrontEnd, FrontEndConfig
-from ..faithfulness import breaks
+from ..faithfulness import breaks, measured_present
 from ..imageio import InputError, load_image
 from ..parsing import parse_output
 from ..prompting import PromptImages, build_messages, render_synth_hint, to_openai_messages
@@ -126,8 +126,9 @@ class Synthesizer:
                 text = self.writer.text(synth_messages(record, obs))
             except EndpointError as exc:
                 return SynthResult(record, False, str(exc), "endpoint error")
-        measured = {a.code: a.intensity for a in obs.present_aus()} if obs.aus else None
-        category, detail = check_description(text, record.emotion, record.aus, measured, obs.expression_prior)
+        category, detail = check_description(
+            text, record.emotion, record.aus, measured_present(obs), obs.expression_prior
+        )
         if category:
             return SynthResult(record, False, detail, category)
         return SynthResult(replace(record, description=text.strip()), True)

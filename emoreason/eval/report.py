@@ -106,12 +106,10 @@ def build_report(rows: Sequence[dict[str, Any]], labels, protocol, bench=None, c
     return report
 
 
-def _measured(row: dict[str, Any]) -> list[int] | dict[int, float]:
+def _measured(row: dict[str, Any]) -> list[int] | dict[str, float]:
     """The AUs the detector measured present on a row's face: {code: intensity} (faithfulness checks the text's
     intensities too), or their codes alone in rows written before the intensities were kept."""
-    if row.get("detector_intensities") or not row.get("detector_aus"):
-        return {int(code): float(x) for code, x in (row.get("detector_intensities") or {}).items()}
-    return list(row["detector_aus"])
+    return row["detector_intensities"] if "detector_intensities" in row else row.get("detector_aus") or []
 
 
 def _provenance(config) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..faithfulness import measured_present
 from ..imageio import InputError
 from ..labels import EMOTIONS
 from .benchmarks import Benchmark, Sample, get_benchmark
@@ -251,7 +252,7 @@ def _row(sample: Sample, face: Any, error: str | None = None, ms: float | None =
             emotion_scores=face.emotion_scores,
             cited_aus=face.cited_aus,
             detector_aus=[a.code for a in face.present_aus()],
-            detector_intensities={str(a.code): a.intensity for a in face.present_aus()},  # JSON keys are strings
+            detector_intensities=measured_present(face) or {},  # JSON: the codes become strings
             aus_measured=bool(face.aus),
             expression_prior=face.expression_prior,
             text=face.text,

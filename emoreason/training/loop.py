@@ -26,6 +26,7 @@ from ..data.converters import convert
 from ..data.records import TrainingRecord, write_jsonl
 from ..data.synth import check_description
 from ..defaults import MAX_NEW_TOKENS
+from ..faithfulness import measured_present
 from .config import Recipe
 from .grpo import run_grpo
 from .sft import run_sft
@@ -108,9 +109,9 @@ def synthesize(
                 rejected.append((record, result.error or "no face found", ""))
                 continue
             face = result.faces[0]
-            measured = {a.code: a.intensity for a in face.present_aus()} if face.aus else None
             # the labels, and what the front-end measured (the AUs, their intensities, the expression prior): a text
             # that breaks an invariant of faithfulness.py is not kept, as in `data synth`
+            measured = measured_present(face)
             _, detail = check_description(face.text, record.emotion, record.aus, measured, face.expression_prior)
             text = face.text
             if detail:

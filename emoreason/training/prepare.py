@@ -31,6 +31,7 @@ from PIL import Image
 
 from ..data.records import RecordError, TrainingRecord
 from ..face.frontend import FaceFrontEnd, FrontEndConfig
+from ..faithfulness import measured_present
 from ..imageio import InputError, load_image
 from ..prompting import build_messages
 
@@ -100,7 +101,7 @@ def _build_rows(records, cache, face_mode, labels, face_tokens, require_descript
                     "aus": list(record.aus),
                     # what the front-end measured on this face, {code: intensity} as JSON (Arrow would merge the
                     # dicts' keys): the faithfulness rewards check the text's AUs and intensities against it
-                    "measured_aus": json.dumps({a.code: a.intensity for a in obs.present_aus()}) if obs.aus else None,
+                    "measured_aus": json.dumps(measured_present(obs)) if obs.aus else None,
                     # and the expression model's probabilities, as JSON (Arrow would merge the dicts' keys)
                     "expression_prior": json.dumps(obs.expression_prior) if obs.expression_prior else None,
                 }
