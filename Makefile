@@ -117,10 +117,11 @@ $(MINI_DATA)/all.jsonl:
 # before mini-ship (MINI_BENCH_MODEL/ADAPTER), the shipped ones after.
 MINI_BENCH_MODEL ?= $(MINI_RUN)/loop/round-0/sft/model
 MINI_BENCH_ADAPTER ?= $(MINI_RUN)/loop/round-0/grpo/adapter
+MINI_BENCH_FLAGS ?=  # e.g. --resample 3: also GRPO asked again where a text contradicts the front-end (~5 min more)
 bench-mini: setup vllm-env
 	$(PIP) install -q --no-deps .
 	OMP_NUM_THREADS=$$(nproc --all) $(PY) bench/mini.py --data $(SHARED_DATA)/fer2013-dev \
-		--model $(MINI_BENCH_MODEL) --adapter $(MINI_BENCH_ADAPTER) --out out/bench/mini.json
+		--model $(MINI_BENCH_MODEL) --adapter $(MINI_BENCH_ADAPTER) --out out/bench/mini.json $(MINI_BENCH_FLAGS)
 
 # What any reader of the mini's inputs (the prior's logits, the face tokens' features) reaches on dev (~2 min).
 bench-mini-ceiling: setup

@@ -13,7 +13,9 @@ on: all labels, no answer list):
 - random: the mini architecture at its random initialisation (the recipe's seed), no training (on the
   first --random-faces faces: it never stops before the token limit, so it is the slowest to run);
 - sft: the SFT model (the shipped base, trained in full, with its face projector);
-- grpo: the SFT model + the GRPO adapter (what every VLM path runs by default).
+- grpo: the SFT model + the GRPO adapter (what every VLM path runs by default);
+- grpo_resampled (with --resample N): the same, asked again (sampling) up to N times for a face whose text
+  contradicts the front-end (`--resample-contradicted N`), with its analyses/s beside plain GRPO's.
 How often each answer is the prior's most likely emotion (`agrees_with_prior`) says what the
 models follow; `bench/mini_ceiling.py` says how far any reader of the same signals gets.
 For each: accuracy, macro-F1 and the confusion matrix (JSON) over FER2013's seven emotions; for the VLMs and
@@ -144,6 +146,13 @@ def main() -> None:
                         "trained on none; the mini saw none): the set for choosing between mini runs")  # fmt: skip
     parser.add_argument("--per-class", type=int, default=None, help="the first N faces of each emotion (balanced)")
     parser.add_argument("--vlms", default=",".join(VLMS), help=f"which of {','.join(VLMS)} to run")
+    parser.add_argument(
+        "--resample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run GRPO asked again up to N times where its text contradicts the front-end",
+    )
     parser.add_argument("--out", default="out/bench/mini.json")
     args = parser.parse_args()
     t0 = time.perf_counter()
@@ -191,6 +200,11 @@ def main() -> None:
             shown, wall = analyses("transformers", paths, model=args.model, adapter=adapter, **vlm)
             systems[name] = score(shown, gold, tokenizer, recipe.rewards, strict, limit)
             speed = {"transformers_analyses_per_s": round(len(paths) / wall, 2)}
+    if args.resample and "grpo" in wanted:  # after GRPO's own run, so `shown` stays the plain model's texts
+        faces, wall = analyses("transformers", paths, model=args.model, adapter=args.adapter,
+                               resample_contradicted=args.resample, seed=0, **vlm)  # fmt: skip
+        systems["grpo_resampled"] = score(faces, gold, tokenizer, recipe.rewards, strict, limit)
+        speed["resampled_analyses_per_s"] = round(len(paths) / wall, 2)
 
     def example(path: str, label: str, f) -> dict:  # what a reader needs to judge the text against the front-end
         measured = (measured_present(f) if f else None) or {}
@@ -243,6 +257,9 @@ def main() -> None:
             ("intensities_right", "intensities_right"), ("prior_numbers_right", "prior_numbers_right"))}  # fmt: skip
         figures |= {f"prior_agree_{k}": s[k]["agrees_with_prior"] for k in ("sft", "grpo") if k in s}
         figures |= {f"tokens_{last}": s[last]["tokens"], f"cut_off_{last}": s[last]["cut_off"]}
+    if "grpo_resampled" in s:
+        figures |= {f"{k}_grpo_resampled": s["grpo_resampled"][k] for k in (
+            "faithful", "faithful_aus", "intensities_right", "consistency", "tokens")}  # fmt: skip
     figures |= {**speed, "seconds": result["seconds"]}
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
 

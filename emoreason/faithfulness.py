@@ -237,6 +237,22 @@ def measured_present(face) -> dict[int, float] | None:
     return {a.code: a.intensity for a in face.present_aus()} if face.aus else None
 
 
+def contradictions(face, text: str) -> list[str]:
+    """What `text` says about `face` (a FaceObservation or a FaceAnalysis) that contradicts what the front-end
+    measured of it: the invariants it breaks, one line each (empty: none, or no AUs measured to check against).
+    Every backend's results carry it (`FaceAnalysis.contradictions`), so a user sees where a text is wrong.
+
+    >>> from emoreason.types import AUActivation, FaceObservation
+    >>> face = FaceObservation(0, (0, 0, 48, 48), 1.0, "full", aus=[AUActivation(12, 2.4, True, 0.9)])
+    >>> contradictions(face, "<think>The lip corners rise (AU12) and the brows lower (AU4).</think>")
+    ['cites unmeasured AU4']
+    """
+    present = measured_present(face)
+    if present is None or not text:
+        return []
+    return breaks(text, present, face.expression_prior)
+
+
 def breaks(
     text: str, present: Iterable[int] | Mapping[int, float], prior: dict[str, float] | None = None
 ) -> list[str]:

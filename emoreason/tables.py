@@ -27,14 +27,15 @@ COLUMNS = [
     "box_x0", "box_y0", "box_x1", "box_y1", "detection_score", "face_source",
     "roll", "yaw", "pitch",
     *AU_COLUMNS,
-    "emotion", "confidence", *(f"p_{e}" for e in EMOTIONS), "cited_aus", "error",
+    "emotion", "confidence", *(f"p_{e}" for e in EMOTIONS), "cited_aus", "contradictions", "error",
 ]  # fmt: skip
 
 
 def _face_row(face: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"face": face.index, "track_id": face.track_id, "detection_score": face.detection_score,
                            "face_source": face.source, "emotion": face.emotion, "confidence": face.confidence,
-                           "cited_aus": " ".join(f"AU{c}" for c in face.cited_aus), "error": face.error}  # fmt: skip
+                           "cited_aus": " ".join(f"AU{c}" for c in face.cited_aus),
+                           "contradictions": "; ".join(face.contradictions), "error": face.error}  # fmt: skip
     row.update(zip(("box_x0", "box_y0", "box_x1", "box_y1"), (round(float(v), 2) for v in face.box)))
     row.update(face.pose or {})
     for au in face.aus:

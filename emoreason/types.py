@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .facs import au_name
+from .faithfulness import contradictions
 
 
 @dataclass
@@ -88,12 +89,18 @@ class FaceAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     track_id: int | None = None  # set in video analysis: the same person across frames
     error: str | None = None  # the reasoning failed for this face (e.g. the model endpoint); the result is empty
+    # what `text` says that contradicts the front-end's measurements (faithfulness.contradictions), one line each:
+    # a VLM's text is audited like the embedded engine's (which keeps every invariant by construction)
+    contradictions: list[str] = field(default_factory=list)
 
     def present_aus(self) -> list[AUActivation]:
         return [a for a in self.aus if a.present]
 
     @classmethod
     def from_observation(cls, obs: FaceObservation, **result: Any) -> FaceAnalysis:
+        """The analysis of `obs` with the backend's `result` (emotion, text, ...), its text audited against `obs`."""
+        if "contradictions" not in result:
+            result["contradictions"] = contradictions(obs, result.get("text") or "")
         return cls(
             index=obs.index,
             box=obs.box,
@@ -166,6 +173,7 @@ class EmotionAnalysis:
             lines.append(f"  face #{f.index} box={tuple(round(v) for v in f.box)}: {f.emotion} ({confidence})")
             lines.append(f"    AUs: {aus}")
             lines.append(f"    {f.text}".replace("\n", "\n    "))
+            lines += [f"    contradicts the front-end: {c}" for c in f.contradictions]
         return "\n".join(lines)
 
     @classmethod

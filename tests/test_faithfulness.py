@@ -209,3 +209,30 @@ def test_the_graded_reward_counts_each_intensity_as_a_claim():
     scores = REWARDS["faithfulness_share"]([text] * 3, measured_aus=measured)
     # 3 claims (two AUs, one intensity), the intensity wrong in the second; codes alone: 2 claims, both true
     assert scores == pytest.approx([1.0, 2 / 3, 1.0])
+
+
+def test_every_result_carries_what_its_text_contradicts_through_json_tables_and_the_report():
+    from emoreason.reasoning.vlm import FaceRequest, Generation, to_face_analysis
+    from emoreason.tables import rows
+    from emoreason.types import EmotionAnalysis
+
+    aus = [AUActivation(12, 2.4, True, 0.9), AUActivation(6, 1.2, True, 0.7), AUActivation(4, 0.0, False, 0.1)]
+    obs = FaceObservation(index=0, box=(0, 0, 48, 48), detection_score=1.0, source="full", aus=aus,
+                          expression_prior={"happiness": 0.8, "neutral": 0.2})  # fmt: skip
+    request = FaceRequest(0, obs, [], None, None)  # type: ignore[arg-type]  # no prompt needed to read a reply
+    text = ("<think>The lip corners rise intensely (AU12), the brows lower (AU4) and the face reads 95% "
+            "happiness.</think><answer>happiness</answer>")  # fmt: skip
+    face = to_face_analysis(request, Generation(text=text))
+    assert face.contradictions == [
+        "cites unmeasured AU4",
+        "misstates the expression prior: happiness 95%, measured 80%",
+        "misstates AU12's intensity: 'intensely' (E), measured 2.4 (C)",
+    ]
+    # the engine keeps every invariant, so its results list none; a failed face has no text to audit
+    assert ENGINE.analyze([obs])[0].contradictions == []
+    assert to_face_analysis(request, Generation(text="", error="endpoint down")).contradictions == []
+
+    analysis = EmotionAnalysis(source="x.png", width=48, height=48, faces=[face], backend="transformers")
+    assert EmotionAnalysis.from_dict(analysis.to_dict()).faces[0].contradictions == face.contradictions
+    assert "contradicts the front-end: cites unmeasured AU4" in analysis.to_text()
+    assert rows(analysis)[0]["contradictions"].startswith("cites unmeasured AU4; misstates the expression prior")

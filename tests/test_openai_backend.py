@@ -255,3 +255,19 @@ def test_a_reply_that_is_not_a_json_object_is_one_line_naming_the_endpoint(fresh
     endpoint = ChatEndpoint(fresh.base_url, "tiny", api_key=KEY, max_retries=0)
     with pytest.raises(EndpointError, match=r"/v1/chat/completions: unreadable reply \(\w+\)$"):
         endpoint.complete([{"role": "user", "content": "hi"}])
+
+
+def test_a_contradicted_reply_is_asked_for_again_sampling(fresh, astronaut):
+    """The server's first reply cites an AU the front-end did not measure; `resample_contradicted` asks again at
+    the resampling temperature, and keeps whichever of the two texts contradicts the measurements less."""
+    from emoreason.faithfulness import contradictions
+
+    wrong = "<think>The brows lower and draw together (AU4).</think><answer>anger</answer>"
+    fresh.raw_next.append(json.dumps({"choices": [{"message": {"content": wrong}}]}).encode())
+    with _analyzer(fresh, resample_contradicted=1, seed=3) as analyzer:
+        face = analyzer.analyze(astronaut).faces[0]
+    first, again = fresh.requests[-2:]
+    assert (first["temperature"], again["temperature"], again["top_p"], again["seed"]) == (0.0, 1.0, 1.0, 4)
+    assert first["messages"] == again["messages"]
+    assert contradictions(face, wrong) == ["cites unmeasured AU4"]
+    assert face.contradictions == contradictions(face, face.text) and len(face.contradictions) <= 1

@@ -48,6 +48,14 @@ def test_every_face_gets_its_own_block_and_headline():
     assert render.face_choices(_analysis(2)) == [("Face 1: happiness", 0), ("Face 2: happiness", 1)]
 
 
+def test_a_text_that_contradicts_the_measurements_says_so_under_its_answer():
+    analysis = _analysis()
+    analysis.faces[0].contradictions = ["cites unmeasured AU9"]
+    answer = render.reasoning_messages(analysis)[1]["content"]
+    assert answer.endswith("**The reasoning contradicts the measurements:** cites unmeasured AU9")
+    assert "contradicts" not in render.reasoning_messages(_analysis())[1]["content"]
+
+
 def test_while_streaming_the_tags_never_show():
     message = render.streaming_message("<think>The lip corners are clearly pul")
     assert message["content"] == "The lip corners are clearly pul" and message["metadata"]["status"] == "pending"

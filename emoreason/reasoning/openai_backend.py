@@ -26,7 +26,16 @@ from ..endpoint import ChatEndpoint, EndpointError
 from ..prompting import to_openai_messages
 from ..types import FaceAnalysis, FaceObservation
 from .confidence import label_distribution
-from .vlm import FaceRequest, Generation, VLMBackend, face_requests, group_by_item, label_set, to_face_analysis
+from .vlm import (
+    RESAMPLE_TEMPERATURE,
+    FaceRequest,
+    Generation,
+    VLMBackend,
+    face_requests,
+    group_by_item,
+    label_set,
+    to_face_analysis,
+)
 
 TOP_LOGPROBS = 20  # OpenAI's maximum
 __all__ = ["EndpointError", "OpenAIBackend"]  # EndpointError lives in emoreason.endpoint; importable here too
@@ -54,6 +63,7 @@ class OpenAIBackend(VLMBackend):
         include_scene: bool = False,
         logprobs: bool = True,
         batch_size: int | None = None,
+        resample_contradicted: int = 0,
     ):
         self.include_scene = include_scene
         self.logprobs = logprobs
@@ -67,6 +77,7 @@ class OpenAIBackend(VLMBackend):
                                      concurrency=concurrency, **self.body_options)  # fmt: skip
         self.url, self.model, self.concurrency = self.endpoint.url, model, self.endpoint.concurrency
         self.batch_size = int(batch_size or self.concurrency)  # images the Analyzer groups per call
+        self.resample_contradicted = max(0, int(resample_contradicted))  # VLMBackend.resample
 
     def analyze_batch(
         self,
@@ -74,14 +85,21 @@ class OpenAIBackend(VLMBackend):
         labels: Sequence[str] | None = None,
     ) -> list[list[FaceAnalysis]]:
         requests = self.requests(items, labels)
+        results = [to_face_analysis(r, g) for r, g in zip(requests, self._generate_all(requests))]
+        return group_by_item(requests, self.resample(requests, results), len(items))
+
+    def generate_again(self, requests: Sequence[FaceRequest], attempt: int) -> list[Generation]:
+        seed = self.body_options["seed"]
+        return self._generate_all(requests, temperature=RESAMPLE_TEMPERATURE, top_p=1.0,
+                                  seed=None if seed is None else seed + attempt)  # fmt: skip
+
+    def _generate_all(self, requests: Sequence[FaceRequest], **options: Any) -> list[Generation]:
+        """One Generation per request, `concurrency` in flight (`options` override the body's sampling ones)."""
         videos = self.video_parts(requests)
         if len(requests) == 1:  # one face (the gateway's usual request): no pool, no thread to start
-            generations = [self._generate_or_error(requests[0], videos[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-                generations = list(pool.map(self._generate_or_error, requests, videos))
-        results = [to_face_analysis(r, g) for r, g in zip(requests, generations)]
-        return group_by_item(requests, results, len(items))
+            return [self._generate_or_error(requests[0], videos[0], **options)]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(lambda r, v: self._generate_or_error(r, v, **options), requests, videos))
 
     # -------------------------------------------------------------- requests
     def requests(self, items, labels) -> list[FaceRequest]:
@@ -91,9 +109,11 @@ class OpenAIBackend(VLMBackend):
         """Content parts for the requests' video placeholders (the vllm backend's face tokens); none here."""
         return [None] * len(requests)
 
-    def _generate_or_error(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Generation:
+    def _generate_or_error(
+        self, request: FaceRequest, video: dict[str, Any] | None = None, **options: Any
+    ) -> Generation:
         try:
-            return self.generate(request, video)
+            return self.generate(request, video, **options)
         except EndpointError as exc:
             return Generation(text="", error=str(exc))
 
@@ -103,9 +123,9 @@ class OpenAIBackend(VLMBackend):
     def _logprob_options(self) -> dict[str, Any]:
         return {"logprobs": True, "top_logprobs": TOP_LOGPROBS} if self.logprobs else {}
 
-    def generate(self, request: FaceRequest, video: dict[str, Any] | None = None) -> Generation:
+    def generate(self, request: FaceRequest, video: dict[str, Any] | None = None, **options: Any) -> Generation:
         t0 = time.perf_counter()
-        reply = self.endpoint.complete(self.messages(request, video), **self._logprob_options())
+        reply = self.endpoint.complete(self.messages(request, video), **self._logprob_options(), **options)
         try:
             choice = reply["choices"][0]
             text = choice["message"]["content"] or ""

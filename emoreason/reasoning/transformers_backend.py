@@ -17,7 +17,16 @@ import numpy as np
 from ..defaults import MAX_NEW_TOKENS
 from ..types import FaceAnalysis, FaceObservation
 from .confidence import label_distribution
-from .vlm import FaceRequest, Generation, VLMBackend, face_requests, group_by_item, label_set, to_face_analysis
+from .vlm import (
+    RESAMPLE_TEMPERATURE,
+    FaceRequest,
+    Generation,
+    VLMBackend,
+    face_requests,
+    group_by_item,
+    label_set,
+    to_face_analysis,
+)
 
 TOP_K = 20  # log-probs kept per step (what OpenAI's API offers at most, so both backends see the same)
 
@@ -42,9 +51,11 @@ class TransformersBackend(VLMBackend):
         face_tokens: bool | None = None,
         face_projector: Any = None,
         loaded: Any = None,
+        resample_contradicted: int = 0,
     ):
         """`model` is a hub id or checkpoint folder (None: the shipped emoreason-mini and its GRPO adapter);
-        `adapter` a folder saved by `emoreason train`.
+        `adapter` a folder saved by `emoreason train`; `resample_contradicted`: sampled retries of a face whose
+        text contradicts the front-end (VLMBackend.resample).
 
         Face tokens are on when the adapter carries a face projector (`face_tokens=None`), or
         when a `face_projector` is passed; `face_tokens=False` turns them off.
@@ -61,6 +72,7 @@ class TransformersBackend(VLMBackend):
         if (self.loaded.name, adapter) == (str(MINI_MODEL), str(MINI_ADAPTER)):
             self.model = MINI_NAME
         self.batch_size = max(1, int(batch_size))
+        self.resample_contradicted = max(0, int(resample_contradicted))
         self.generate_options = dict(max_new_tokens=int(max_new_tokens), do_sample=bool(do_sample))
         if do_sample:
             self.generate_options.update(temperature=float(temperature), top_p=float(top_p))
@@ -90,7 +102,13 @@ class TransformersBackend(VLMBackend):
         for start in range(0, len(requests), self.batch_size):
             chunk = requests[start : start + self.batch_size]
             results += [to_face_analysis(r, g) for r, g in zip(chunk, self.generate(chunk))]
-        return group_by_item(requests, results, len(items))
+        return group_by_item(requests, self.resample(requests, results), len(items))
+
+    def generate_again(self, requests: Sequence[FaceRequest], attempt: int) -> list[Generation]:
+        out: list[Generation] = []
+        for start in range(0, len(requests), self.batch_size):
+            out += self.generate(requests[start : start + self.batch_size], attempt)
+        return out
 
     # ------------------------------------------------------------ generation
     def encode(self, requests: Sequence[FaceRequest]) -> Any:
@@ -107,18 +125,22 @@ class TransformersBackend(VLMBackend):
         )
         return batch.to(self.loaded.device)
 
-    def generate(self, requests: Sequence[FaceRequest]) -> list[Generation]:
+    def generate(self, requests: Sequence[FaceRequest], attempt: int = 0) -> list[Generation]:
+        """The decoding the backend was built with; `attempt` > 0: a retry, sampled (VLMBackend.resample)."""
         import torch
         from transformers import LogitsProcessorList
 
         t0 = time.perf_counter()
         batch = self.encode(requests)
         recorder = _TopLogprobs(TOP_K)
+        options = self.generate_options
+        if attempt:
+            options = {**options, "do_sample": True, "temperature": RESAMPLE_TEMPERATURE, "top_p": 1.0}
         if self.seed is not None:
-            torch.manual_seed(self.seed)
+            torch.manual_seed(self.seed + attempt)
         with torch.inference_mode():
             sequences = self.loaded.model.generate(
-                **batch, **self.generate_options, logits_processor=LogitsProcessorList([recorder])
+                **batch, **options, logits_processor=LogitsProcessorList([recorder])
             )
         elapsed = round((time.perf_counter() - t0) * 1000 / len(requests), 2)
         new_tokens = sequences[:, batch["input_ids"].shape[1] :].cpu()

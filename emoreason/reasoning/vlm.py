@@ -85,6 +85,9 @@ def group_by_item(requests: Sequence[FaceRequest], results: Sequence[FaceAnalysi
     return out
 
 
+RESAMPLE_TEMPERATURE = 1.0  # a retry samples the model's own distribution: the texts it was trained to write
+
+
 class VLMBackend(ABC):
     """Base of the VLM backends: they batch, so analysing one image is a batch of one."""
 
@@ -94,6 +97,28 @@ class VLMBackend(ABC):
     streams = False
     chats = False
     batch_size = 1
+    resample_contradicted = 0  # sampled retries of a face whose text contradicts the front-end (0: none)
+
+    def resample(self, requests: Sequence[FaceRequest], results: list[FaceAnalysis]) -> list[FaceAnalysis]:
+        """Where a text contradicts what the front-end measured, ask the model again, sampling, up to
+        `resample_contradicted` times; keep the first text that contradicts nothing, else the one that contradicts
+        least (the first on a tie). A verifier-guided retry: the model's words are still its own, and
+        `contradictions` still says what the kept text gets wrong. Streamed replies are not retried (the text is
+        already on its way to the user)."""
+        for attempt in range(1, self.resample_contradicted + 1):
+            todo = [i for i, result in enumerate(results) if result.contradictions and result.error is None]
+            if not todo:
+                break
+            for i, generation in zip(todo, self.generate_again([requests[i] for i in todo], attempt)):
+                candidate = to_face_analysis(requests[i], generation)
+                if candidate.error is None and len(candidate.contradictions) < len(results[i].contradictions):
+                    results[i] = candidate
+        return results
+
+    def generate_again(self, requests: Sequence[FaceRequest], attempt: int) -> list[Generation]:
+        """One sampled generation per request at RESAMPLE_TEMPERATURE (the `attempt`-th retry: seeded apart from
+        the others where a seed is set)."""
+        raise NotImplementedError(f"the {self.name} backend does not resample")
 
     def analyze(
         self,

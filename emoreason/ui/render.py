@@ -74,7 +74,10 @@ def headline(face: FaceAnalysis, prefix: str = "") -> str:
     emotion = (face.emotion or "no committed answer").capitalize()
     confidence = f"{face.confidence:.0%} confidence" if face.confidence is not None else "no confidence given"
     present = ", ".join(link_aus(f"AU{a.code}") for a in sorted(face.present_aus(), key=lambda a: a.code))
-    return f"### {prefix}{emotion}\n{confidence} · AUs present: {present or 'none'}"
+    line = f"### {prefix}{emotion}\n{confidence} · AUs present: {present or 'none'}"
+    if face.contradictions:  # the model's text says what the front-end did not measure: say so beside it
+        line += "\n\n**The reasoning contradicts the measurements:** " + "; ".join(face.contradictions)
+    return line
 
 
 def follow_up_message(text: str) -> dict[str, Any]:

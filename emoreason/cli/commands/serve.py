@@ -36,13 +36,17 @@ def register(sub) -> None:
     g.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S, help="seconds per analysis")
     g.add_argument("--max-concurrency", type=int, default=4, help="analyses in flight; more get 429")
     g.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
+    g.add_argument("--resample-contradicted", type=int, default=0, metavar="N",
+                   help="vllm/openai: ask again (sampling) up to N times where a text contradicts the measurements "
+                        "(not for streamed replies)")  # fmt: skip
     g.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ...serving.server import build_engines, serve, settings_from_args
 
-    options = {} if args.backend == "embedded" else {"max_new_tokens": args.max_new_tokens}
+    options = {} if args.backend == "embedded" else {"max_new_tokens": args.max_new_tokens,
+                                                      "resample_contradicted": args.resample_contradicted}  # fmt: skip
     if args.backend == "vllm" and args.face_projector:
         options["face_projector"] = args.face_projector
     engines = build_engines(args.backend, args.name, args.face_mode, args.max_faces, args.base_url, args.model,
