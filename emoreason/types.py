@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from .facs import au_name
-from .faithfulness import contradictions
 
 
 @dataclass
@@ -89,8 +88,8 @@ class FaceAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     track_id: int | None = None  # set in video analysis: the same person across frames
     error: str | None = None  # the reasoning failed for this face (e.g. the model endpoint); the result is empty
-    # what `text` says that contradicts the front-end's measurements (faithfulness.contradictions), one line each:
-    # a VLM's text is audited like the embedded engine's (which keeps every invariant by construction)
+    # what `text` says that contradicts the front-end's measurements (faithfulness.contradictions), one line each;
+    # every backend audits its texts (reasoning/vlm.py, reasoning/embedded.py), the engine's keep every invariant
     contradictions: list[str] = field(default_factory=list)
 
     def present_aus(self) -> list[AUActivation]:
@@ -98,9 +97,6 @@ class FaceAnalysis:
 
     @classmethod
     def from_observation(cls, obs: FaceObservation, **result: Any) -> FaceAnalysis:
-        """The analysis of `obs` with the backend's `result` (emotion, text, ...), its text audited against `obs`."""
-        if "contradictions" not in result:
-            result["contradictions"] = contradictions(obs, result.get("text") or "")
         return cls(
             index=obs.index,
             box=obs.box,

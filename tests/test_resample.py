@@ -47,8 +47,8 @@ def _smiling_face(index: int) -> FaceObservation:
 
 def test_a_contradicted_text_is_asked_again_until_one_contradicts_nothing():
     faces = [_smiling_face(0), _smiling_face(1), _smiling_face(2)]
-    backend = Scripted(first=[FAITHFUL, TWO_WRONG, ONE_WRONG],
-                       retries=[[ONE_WRONG, ONE_WRONG], [FAITHFUL, FAITHFUL], [TWO_WRONG]], resample_contradicted=3)  # fmt: skip
+    retries = [[ONE_WRONG, ONE_WRONG], [FAITHFUL, FAITHFUL], [TWO_WRONG]]
+    backend = Scripted(first=[FAITHFUL, TWO_WRONG, ONE_WRONG], retries=retries, resample_contradicted=3)
     results = backend.analyze(faces)
     # face 0 was faithful: never asked again; face 1 got better (2 contradictions -> 1), then right; face 2 kept
     # its first text over an equally wrong one (a tie keeps the first), then got it right; no third retry

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..facs import EMOTION_PROTOTYPES, au_name, supported_emotions
-from ..faithfulness import intensity_letter
+from ..faithfulness import contradictions, intensity_letter
 from ..labels import EMOTIONS, normalize_label
 from ..parsing import find_aus
 from ..types import AUActivation, FaceAnalysis, FaceObservation
@@ -298,6 +298,7 @@ class EmbeddedBackend:
                 text=text,
                 emotion_scores={e: round(p, 4) for e, p in sorted(scores.items(), key=lambda kv: -kv[1])},
                 cited_aus=find_aus(reasoning).cited,
+                contradictions=contradictions(obs, text),  # [] by construction; audited like any backend's text
             )
             result.timings["reasoning"] = round((time.perf_counter() - t0) * 1000, 2)
             out.append(result)

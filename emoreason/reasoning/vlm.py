@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..faithfulness import contradictions
 from ..labels import EMOTIONS
 from ..parsing import parse_output
 from ..prompting import PromptImages, build_messages
@@ -73,6 +74,7 @@ def to_face_analysis(request: FaceRequest, generation: Generation) -> FaceAnalys
         text=generation.text,
         emotion_scores={e: round(p, 4) for e, p in sorted(scores.items(), key=lambda kv: -kv[1])},
         cited_aus=parsed.aus,
+        contradictions=contradictions(request.observation, generation.text),  # what to distrust in the text
     )
     result.timings.update(generation.timings)
     return result
