@@ -117,10 +117,10 @@ class VLMBackend(ABC):
                     results[i] = candidate
         return results
 
+    @abstractmethod
     def generate_again(self, requests: Sequence[FaceRequest], attempt: int) -> list[Generation]:
         """One sampled generation per request at RESAMPLE_TEMPERATURE (the `attempt`-th retry: seeded apart from
-        the others where a seed is set)."""
-        raise NotImplementedError(f"the {self.name} backend does not resample")
+        the others where a seed is set); every VLM backend has one, so `resample` works on each."""
 
     def analyze(
         self,
