@@ -13,7 +13,9 @@ Three runs, each `--requests` chat completions (the astronaut photo as a data UR
    parsing): its added p50/p95 latency and its share of the gateway's p50, with 1 client
    (what one request costs) and with `--clients` (where, on a small CPU machine, the
    gateway's work and vLLM's compete for the same cores), and the CPU time per request of
-   the gateway process and its front-end worker (read from /proc);
+   the gateway process and its front-end worker (read from /proc); and the `--clients` load
+   once more with `--frontend-batch 1` (each request through the front-end alone: what batching
+   the requests that wait for it buys, `frontend_batching_rps_ratio`);
 3. gateway -> the transformers backend in-process -> the same tiny model.
 4. overload: `emoreason serve` (embedded engine, 2 slots) in its own process, as deployed, and
    here 8 clients sending a 24 MP JPEG each as fast as they can for `--overload-seconds`, and
@@ -291,7 +293,13 @@ def gateway_vs_direct(args, model_dir: Path, image_url: str) -> dict:
             n = args.requests if clients > 1 else args.requests // 3
             figures[f"vllm{suffix}"] = through_served_gateway(gateway, clients, n, image_url, "tiny", pid)
             figures[f"vllm_direct{suffix}"] = direct_to_vllm(server.url, "tiny", args.tokens, clients, n, pid)
-    figures["gateway_overhead"] = {}
+        # the same load with the front-end taking one request at a time (no batching of waiting requests)
+        figures["vllm_unbatched"] = through_served_gateway([*gateway, "--frontend-batch", "1"], args.clients,
+                                                           args.requests, image_url, "tiny", pid)  # fmt: skip
+    figures["gateway_overhead"] = {
+        "frontend_batching_rps_ratio": figures["vllm"]["rps"] / figures["vllm_unbatched"]["rps"],
+        "rps_share_of_direct": figures["vllm"]["rps"] / figures["vllm_direct"]["rps"],
+    }
     for suffix in ("", "_1client"):
         g, d = figures[f"vllm{suffix}"], figures[f"vllm_direct{suffix}"]
         figures["gateway_overhead"].update({
@@ -335,7 +343,9 @@ def main() -> None:
     if args.only == "gateway":
         figures.update(gateway_vs_direct(args, model_dir, image_url))
         Path(args.out).write_text(json.dumps(figures, indent=2))
-        print(" ".join(f"gateway_{k}={round(v, 3)}" for k, v in figures["gateway_overhead"].items()))
+        rates = {f"{k}_rps": round(figures[k]["rps"], 3) for k in ("vllm", "vllm_unbatched", "vllm_direct")}
+        overhead = {f"gateway_{k}": round(v, 3) for k, v in figures["gateway_overhead"].items()}
+        print(" ".join(f"{k}={v}" for k, v in (rates | overhead).items()))
         return
 
     engines = build_engines("embedded")
@@ -355,7 +365,8 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
     flat = {"clients": args.clients, "requests": args.requests}
-    for name in ("embedded", "vllm", "vllm_direct", "vllm_1client", "vllm_direct_1client", "transformers"):
+    names = ("embedded", "vllm", "vllm_unbatched", "vllm_direct", "vllm_1client", "vllm_direct_1client")
+    for name in (*names, "transformers"):
         r = figures[name]
         flat.update({f"{name}_rps": round(r["rps"], 3), f"{name}_p50_ms": round(r["p50_ms"], 1),
                      f"{name}_p95_ms": round(r["p95_ms"], 1), f"{name}_failed": r["failed"] + r["lost"]})  # fmt: skip

@@ -14,6 +14,8 @@ CONCURRENCY = 8  # requests in flight to a model server from one client
 # the gateway keeps recent analyses for follow-up turns (which re-send their image), up to this many bytes of
 # pixels per served model: about ten 12-MP photos
 FOLLOW_UP_CACHE_BYTES = 384 * 1024 * 1024
+# at most this many waiting images go through the gateway's face front-end in one call (serving/batching.py)
+FRONTEND_MAX_BATCH = 8
 
 GATEWAY_PORT = 8000  # emoreason serve
 VLLM_PORT = 8001  # emoreason vllm-serve (the gateway's upstream)

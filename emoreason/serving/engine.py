@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from ..analyzer import Analyzer
-from ..defaults import FOLLOW_UP_CACHE_BYTES
+from ..defaults import FOLLOW_UP_CACHE_BYTES, FRONTEND_MAX_BATCH
 from ..reasoning.base import analyze_batch
 from ..types import EmotionAnalysis, FaceObservation
+from .batching import FrontEndBatcher
 from .followup import answer_follow_up
 
 
@@ -77,10 +78,12 @@ def face_header(index: int, box) -> str:
 
 
 class Engine:
-    def __init__(self, name: str, analyzer: Analyzer):
+    def __init__(self, name: str, analyzer: Analyzer, frontend_batch: int = FRONTEND_MAX_BATCH):
         self.name = name
         self.analyzer = analyzer
-        self._frontend_lock = threading.Lock()
+        # concurrent requests go through the front-end together, up to `frontend_batch` images a call (one call
+        # at a time: mediapipe is not thread-safe; 1 = each request alone)
+        self.frontend = FrontEndBatcher(analyzer.frontend, max_batch=frontend_batch)
         self._backend_lock = contextlib.nullcontext() if analyzer.backend.thread_safe else threading.Lock()
         self.recent = RecentAnalyses()  # what follow-ups about the same image are answered from
 
@@ -89,9 +92,9 @@ class Engine:
         return self.analyzer.backend.name
 
     def observe(self, rgb: np.ndarray) -> list[FaceObservation]:
-        """The front-end on one image (in its worker process when the analyzer isolates it)."""
-        with self._frontend_lock:
-            return self.analyzer.frontend.observe(rgb)
+        """The front-end on one image (in its worker process when the analyzer isolates it), batched with the
+        images of other requests that wait for it meanwhile."""
+        return self.frontend.observe(rgb)
 
     def analyze(self, rgb: np.ndarray, source: str = "request", key: str | None = None) -> Analysed:
         """The front-end and the reasoning on one image; kept as `key` in `recent` unless a face failed."""

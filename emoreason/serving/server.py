@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ..analyzer import Analyzer
+from ..defaults import FRONTEND_MAX_BATCH
 from ..face.frontend import FrontEndConfig
 from .engine import Engine
 from .gateway import create_app
@@ -16,8 +17,9 @@ from .settings import MIB, GatewaySettings
 def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detect", max_faces: int = 8,
                   base_url: str | None = None, model: str | None = None, upstream_api_key: str | None = None,
                   adapters: list[str] | None = None, expression_model: str | None = None,
-                  **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
-    """The served models: `name` (the base) and, behind a VLM server, one per LoRA adapter it serves."""
+                  frontend_batch: int = FRONTEND_MAX_BATCH, **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
+    """The served models: `name` (the base) and, behind a VLM server, one per LoRA adapter it serves.
+    `frontend_batch`: at most this many waiting requests' images go through a front-end in one call."""
     frontend = FrontEndConfig(face_mode=face_mode, max_faces=max_faces)
     if expression_model:
         frontend.expression_model = expression_model
@@ -25,14 +27,16 @@ def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detec
     # the gateway keeps serving.
     isolated = dict(frontend=frontend, isolate_frontend=True)
     if backend == "embedded":
-        return {name: Engine(name, Analyzer(backend="embedded", **isolated, **backend_options))}
+        return {name: Engine(name, Analyzer(backend="embedded", **isolated, **backend_options), frontend_batch)}
     if backend == "openai" and not (model and base_url):  # vllm: no --model is the shipped emoreason-mini
         raise ValueError("serve --backend openai needs --base-url and --model (the upstream served model)")
     upstream = dict(base_url=base_url, api_key=upstream_api_key, **backend_options)
-    engines = {name: Engine(name, Analyzer(backend=backend, **isolated, model=model, **upstream))}
+    engines = {name: Engine(name, Analyzer(backend=backend, **isolated, model=model, **upstream), frontend_batch)}
     for adapter in adapters or []:  # vLLM serves each LoRA adapter under its own model name
         options = {k: v for k, v in upstream.items() if k != "face_projector"}  # the projector is the base's
-        engines[adapter] = Engine(adapter, Analyzer(backend=backend, **isolated, model=adapter, **options))
+        engines[adapter] = Engine(
+            adapter, Analyzer(backend=backend, **isolated, model=adapter, **options), frontend_batch
+        )
     return engines
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ...defaults import GATEWAY_PORT, LOCAL_VLLM_URL, MAX_NEW_TOKENS, REQUEST_TIMEOUT_S
+from ...defaults import FRONTEND_MAX_BATCH, GATEWAY_PORT, LOCAL_VLLM_URL, MAX_NEW_TOKENS, REQUEST_TIMEOUT_S
 from ..options import EXPRESSION_HELP
 
 
@@ -35,6 +35,9 @@ def register(sub) -> None:
                    help="remote image URLs starting with PREFIX may be fetched (default: none)")  # fmt: skip
     g.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S, help="seconds per analysis")
     g.add_argument("--max-concurrency", type=int, default=4, help="analyses in flight; more get 429")
+    g.add_argument("--frontend-batch", type=int, default=FRONTEND_MAX_BATCH, metavar="N",
+                   help="at most N waiting requests' images go through the face front-end in one call (1: each "
+                        "alone); requests then reach the model server together")  # fmt: skip
     g.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     g.add_argument("--resample-contradicted", type=int, default=0, metavar="N",
                    help="vllm/openai: ask again (sampling) up to N times where a text contradicts the measurements "
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "vllm" and args.face_projector:
         options["face_projector"] = args.face_projector
     engines = build_engines(args.backend, args.name, args.face_mode, args.max_faces, args.base_url, args.model,
-                            args.upstream_api_key, args.adapter, args.expression_model, **options)  # fmt: skip
+                            args.upstream_api_key, args.adapter, args.expression_model, args.frontend_batch,
+                            **options)  # fmt: skip
     settings = settings_from_args(args)
     if not settings.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"emoreason: warning: serving on {args.host} without an API key", file=sys.stderr)
