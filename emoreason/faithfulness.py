@@ -33,8 +33,9 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 
+from .facs import supported_emotions
 from .labels import normalize_label
-from .parsing import parse_output
+from .parsing import ParsedOutput, parse_output
 
 # Whole-face claims of no movement. Region-level ones ("the lids are relaxed") are fine.
 AT_REST = re.compile(
@@ -239,18 +240,47 @@ def measured_present(face) -> dict[int, float] | None:
 
 def contradictions(face, text: str) -> list[str]:
     """What `text` says about `face` (a FaceObservation or a FaceAnalysis) that contradicts what the front-end
-    measured of it: the invariants it breaks, one line each (empty: none, or no AUs measured to check against).
+    measured of it (the invariants it breaks; none checked where no AUs were measured) or its own evidence (an
+    answer that does not follow from what it names, `answer_follows`): one line each, empty when none.
     Every backend's results carry it (`FaceAnalysis.contradictions`), so a user sees where a text is wrong.
 
     >>> from emoreason.types import AUActivation, FaceObservation
     >>> face = FaceObservation(0, (0, 0, 48, 48), 1.0, "full", aus=[AUActivation(12, 2.4, True, 0.9)])
     >>> contradictions(face, "<think>The lip corners rise (AU12) and the brows lower (AU4).</think>")
     ['cites unmeasured AU4']
+    >>> contradictions(face, "<think>The lip corners rise (AU12).</think><answer>anger</answer>")
+    ['answers anger on evidence that does not support it']
     """
-    present = measured_present(face)
-    if present is None or not text:
+    if not text:
         return []
-    return breaks(text, present, face.expression_prior)
+    present = measured_present(face)
+    found = [] if present is None else breaks(text, present, face.expression_prior)
+    parsed = parse_output(text)
+    if parsed.emotion is not None and not answer_follows(parsed):  # the text against its own evidence
+        found.append(f"answers {parsed.emotion} on evidence that does not support it")
+    return found
+
+
+def answer_follows(parsed: ParsedOutput) -> bool:
+    """Does the answer follow from the evidence the reasoning names? (The other half of a faithful
+    explanation: the invariants above hold the text to the measurements, this holds the answer to the text.)
+
+    Two ways: the AUs cited support it under the FACS prototype table the embedded engine reasons with
+    (`facs.supported_emotions`: at least half of the emotion's core AUs cited; a neutral answer when no
+    emotion-defining AU is cited), or the reasoning says plainly that the whole-face impression outweighs
+    the AU evidence for this answer (`states_impression_outweighs`). The consistency reward and metric
+    (`rewards.consistency_score`) are this check.
+
+    >>> answer_follows(parse_output("<think>(AU6) and (AU12)</think><answer>happiness</answer>"))
+    True
+    >>> answer_follows(parse_output("<think>(AU6) and (AU12)</think><answer>anger</answer>"))
+    False
+    """
+    if parsed.emotion is None:
+        return False
+    return parsed.emotion in supported_emotions(parsed.aus) or states_impression_outweighs(
+        parsed.think or "", parsed.emotion
+    )
 
 
 def breaks(

@@ -32,8 +32,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from .facs import supported_emotions
-from .faithfulness import faithful_share, faithfulness_score, states_impression_outweighs
+from .faithfulness import answer_follows, faithful_share, faithfulness_score
 from .labels import normalize_label
 from .parsing import ParsedOutput, is_well_formed
 from .parsing import parse_output as _parse_output
@@ -136,7 +135,8 @@ def au_score(text: str, gold: Sequence[int] | None, strict: bool = False) -> flo
 
 
 def consistency_score(text: str, strict: bool = False) -> float:
-    """1 when the answer follows from the evidence the reasoning gives, else 0.
+    """1 when the answer follows from the evidence the reasoning gives, else 0 (`faithfulness.answer_follows`,
+    the check every result's `contradictions` makes too).
 
     Two ways: the AUs cited support it under the FACS prototype table the embedded engine
     reasons with (`facs.supported_emotions`: at least half of the emotion's core AUs cited; a
@@ -156,11 +156,9 @@ def consistency_score(text: str, strict: bool = False) -> float:
     1.0
     """
     parsed = parse_output(text)
-    if parsed.emotion is None or (strict and (parsed.answer_source != "tag" or not parsed.think_closed)):
+    if strict and (parsed.answer_source != "tag" or not parsed.think_closed):
         return 0.0
-    if parsed.emotion in supported_emotions(parsed.aus):
-        return 1.0
-    return 1.0 if states_impression_outweighs(parsed.think or "", parsed.emotion) else 0.0
+    return 1.0 if answer_follows(parsed) else 0.0
 
 
 # ------------------------------------------------------------- GRPO rewards

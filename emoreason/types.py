@@ -88,7 +88,8 @@ class FaceAnalysis:
     timings: dict[str, float] = field(default_factory=dict)
     track_id: int | None = None  # set in video analysis: the same person across frames
     error: str | None = None  # the reasoning failed for this face (e.g. the model endpoint); the result is empty
-    # what `text` says that contradicts the front-end's measurements (faithfulness.contradictions), one line each;
+    # what `text` says that contradicts the front-end's measurements, or an answer its own evidence does not
+    # support (faithfulness.contradictions), one line each;
     # every backend audits its texts (reasoning/vlm.py, reasoning/embedded.py), the engine's keep every invariant
     contradictions: list[str] = field(default_factory=list)
 
@@ -169,7 +170,7 @@ class EmotionAnalysis:
             lines.append(f"  face #{f.index} box={tuple(round(v) for v in f.box)}: {f.emotion} ({confidence})")
             lines.append(f"    AUs: {aus}")
             lines.append(f"    {f.text}".replace("\n", "\n    "))
-            lines += [f"    contradicts the front-end: {c}" for c in f.contradictions]
+            lines += [f"    contradicts the measurements or itself: {c}" for c in f.contradictions]
         return "\n".join(lines)
 
     @classmethod

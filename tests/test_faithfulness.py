@@ -228,11 +228,14 @@ def test_every_result_carries_what_its_text_contradicts_through_json_tables_and_
         "misstates the expression prior: happiness 95%, measured 80%",
         "misstates AU12's intensity: 'intensely' (E), measured 2.4 (C)",
     ]
+    unsupported = to_face_analysis(request, Generation(text="<think>The lip corners rise (AU12).</think>"
+                                                            "<answer>fear</answer>"))  # fmt: skip
+    assert unsupported.contradictions == ["answers fear on evidence that does not support it"]
     # the engine keeps every invariant, so its results list none; a failed face has no text to audit
     assert ENGINE.analyze([obs])[0].contradictions == []
     assert to_face_analysis(request, Generation(text="", error="endpoint down")).contradictions == []
 
     analysis = EmotionAnalysis(source="x.png", width=48, height=48, faces=[face], backend="transformers")
     assert EmotionAnalysis.from_dict(analysis.to_dict()).faces[0].contradictions == face.contradictions
-    assert "contradicts the front-end: cites unmeasured AU4" in analysis.to_text()
+    assert "contradicts the measurements or itself: cites unmeasured AU4" in analysis.to_text()
     assert rows(analysis)[0]["contradictions"].startswith("cites unmeasured AU4; misstates the expression prior")

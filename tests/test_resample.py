@@ -64,6 +64,14 @@ def test_retries_are_bounded_and_the_least_contradicted_text_is_kept_with_its_au
     assert Scripted([TWO_WRONG], [], resample_contradicted=0).analyze([_smiling_face(0)])[0].text == TWO_WRONG
 
 
+def test_an_answer_its_own_evidence_does_not_support_is_asked_again():
+    # every AU claim true, but AU12 alone does not make anger: the answer contradicts the text's own evidence
+    unsupported = "<think>The lip corners rise (AU12).</think><answer>anger</answer>"
+    assert contradictions(_smiling_face(0), unsupported) == ["answers anger on evidence that does not support it"]
+    backend = Scripted(first=[unsupported], retries=[[FAITHFUL]], resample_contradicted=1)
+    assert backend.analyze([_smiling_face(0)])[0].text == FAITHFUL and backend.asked == [1]
+
+
 def test_a_failed_retry_never_replaces_a_text():
     class Failing(Scripted):
         def generate_again(self, requests, attempt):

@@ -52,7 +52,7 @@ def test_a_text_that_contradicts_the_measurements_says_so_under_its_answer():
     analysis = _analysis()
     analysis.faces[0].contradictions = ["cites unmeasured AU9"]
     answer = render.reasoning_messages(analysis)[1]["content"]
-    assert answer.endswith("**The reasoning contradicts the measurements:** cites unmeasured AU9")
+    assert answer.endswith("**The reasoning contradicts the measurements or itself:** cites unmeasured AU9")
     assert "contradicts" not in render.reasoning_messages(_analysis())[1]["content"]
 
 

@@ -26,7 +26,8 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--seed", type=int, default=None)
     v.add_argument("--resample-contradicted", type=int, default=0, metavar="N",
                    help="ask again (sampling) up to N times for a face whose text contradicts the measured AUs "
-                        "or expression prior; keeps the text that contradicts least")  # fmt: skip
+                        "or expression prior, or gives an answer its own evidence does not support; keeps the text "
+                        "that contradicts least")  # fmt: skip
     v.add_argument("--include-scene", action="store_true", help="send the whole image as well as the face crop")
     v.add_argument("--face-tokens", dest="face_tokens", action="store_true", default=None,
                    help="transformers: require face tokens (default: on if the adapter has a projector)")  # fmt: skip

@@ -102,11 +102,11 @@ class VLMBackend(ABC):
     resample_contradicted = 0  # sampled retries of a face whose text contradicts the front-end (0: none)
 
     def resample(self, requests: Sequence[FaceRequest], results: list[FaceAnalysis]) -> list[FaceAnalysis]:
-        """Where a text contradicts what the front-end measured, ask the model again, sampling, up to
-        `resample_contradicted` times; keep the first text that contradicts nothing, else the one that contradicts
-        least (the first on a tie). A verifier-guided retry: the model's words are still its own, and
-        `contradictions` still says what the kept text gets wrong. Streamed replies are not retried (the text is
-        already on its way to the user)."""
+        """Where a text contradicts what the front-end measured or its own evidence (`contradictions`), ask the
+        model again, sampling, up to `resample_contradicted` times; keep the first text that contradicts nothing,
+        else the one that contradicts least (the first on a tie). A verifier-guided retry: the model's words are
+        still its own, and `contradictions` still says what the kept text gets wrong. Streamed replies are not
+        retried (the text is already on its way to the user)."""
         for attempt in range(1, self.resample_contradicted + 1):
             todo = [i for i, result in enumerate(results) if result.contradictions and result.error is None]
             if not todo:

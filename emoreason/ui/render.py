@@ -75,8 +75,8 @@ def headline(face: FaceAnalysis, prefix: str = "") -> str:
     confidence = f"{face.confidence:.0%} confidence" if face.confidence is not None else "no confidence given"
     present = ", ".join(link_aus(f"AU{a.code}") for a in sorted(face.present_aus(), key=lambda a: a.code))
     line = f"### {prefix}{emotion}\n{confidence} · AUs present: {present or 'none'}"
-    if face.contradictions:  # the model's text says what the front-end did not measure: say so beside it
-        line += "\n\n**The reasoning contradicts the measurements:** " + "; ".join(face.contradictions)
+    if face.contradictions:  # the text says what the front-end did not measure, or more than its evidence: say so
+        line += "\n\n**The reasoning contradicts the measurements or itself:** " + "; ".join(face.contradictions)
     return line
 
 
