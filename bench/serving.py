@@ -4,7 +4,8 @@
 
 Three runs, each `--requests` chat completions (the astronaut photo as a data URL) from
 `--clients` concurrent clients through the official openai client:
-1. gateway -> embedded engine;
+1. gateway -> embedded engine, with one front-end worker process and with two
+   (`serve --frontend-workers 2`: `frontend_workers_2_over_1_rps`);
 2. gateway -> vLLM (CPU build, `.venv-vllm`) -> the tiny random Qwen2.5-VL, and beside it the
    direct baseline: the same requests (the very messages the gateway's vLLM backend sends for
    the astronaut, built once) straight to the same vLLM server from the same clients. The
@@ -348,10 +349,12 @@ def main() -> None:
         print(" ".join(f"{k}={v}" for k, v in (rates | overhead).items()))
         return
 
-    engines = build_engines("embedded")
-    figures["embedded"] = through_gateway(engines, args.clients, args.requests, image_url, "emoreason")
-    for engine in engines.values():
-        engine.close()
+    for workers, name in ((1, "embedded"), (2, "embedded_2workers")):  # `serve --frontend-workers N`
+        engines = build_engines("embedded", frontend_workers=workers)
+        figures[name] = through_gateway(engines, args.clients, args.requests, image_url, "emoreason")
+        for engine in engines.values():
+            engine.close()
+    figures["frontend_workers_2_over_1_rps"] = figures["embedded_2workers"]["rps"] / figures["embedded"]["rps"]
 
     figures.update(gateway_vs_direct(args, model_dir, image_url))
     analyzer = Analyzer(backend="transformers", model=str(model_dir), max_new_tokens=args.tokens, dtype="float32")
@@ -365,12 +368,14 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures, indent=2))
     flat = {"clients": args.clients, "requests": args.requests}
-    names = ("embedded", "vllm", "vllm_unbatched", "vllm_direct", "vllm_1client", "vllm_direct_1client")
+    names = ("embedded", "embedded_2workers", "vllm", "vllm_unbatched", "vllm_direct", "vllm_1client",
+             "vllm_direct_1client")  # fmt: skip
     for name in (*names, "transformers"):
         r = figures[name]
         flat.update({f"{name}_rps": round(r["rps"], 3), f"{name}_p50_ms": round(r["p50_ms"], 1),
                      f"{name}_p95_ms": round(r["p95_ms"], 1), f"{name}_failed": r["failed"] + r["lost"]})  # fmt: skip
     flat["vllm_over_transformers_rps"] = round(figures["vllm_over_transformers_rps"], 3)
+    flat["frontend_workers_2_over_1_rps"] = round(figures["frontend_workers_2_over_1_rps"], 3)
     flat.update({f"gateway_{k}": round(v, 3) for k, v in figures["gateway_overhead"].items()})
     print(" ".join(f"{k}={v}" for k, v in flat.items()) + " " + _overload_line(figures["overload"]))
 

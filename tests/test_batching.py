@@ -103,3 +103,36 @@ def test_a_failed_front_end_call_fails_its_batch_and_the_next_call_runs(frontend
     assert len(outcomes[0]) == 1  # the first call ran alone and succeeded
     assert all(isinstance(o, RuntimeError) and "fell over" in str(o) for o in outcomes[1:])
     assert len(batcher.observe(astronaut)) == 1 and not batcher._running and not batcher._queue
+
+
+@pytest.mark.slow  # two front-end worker processes start (about 20 s)
+def test_a_gateway_with_two_front_end_workers_answers_concurrent_requests_as_one_does(
+    analyzer, astronaut, two_faces, no_face
+):
+    """`emoreason serve --frontend-workers 2`: the requests that wait together are dealt out to two front-end
+    processes; each still gets its own image's analysis (the embedded engine in process as the reference)."""
+    import httpx
+
+    from emoreason.prompting import image_data_url
+    from emoreason.serving.gateway import create_app
+    from emoreason.serving.server import BackgroundServer, build_engines
+    from emoreason.serving.settings import GatewaySettings
+
+    images = [astronaut, two_faces, no_face, astronaut[:, ::-1].copy()]
+    engines = build_engines("embedded", frontend_workers=2)
+    try:
+        assert len(engines["emoreason"].analyzer.frontend.members) == 2
+        with BackgroundServer(create_app(engines, GatewaySettings(max_concurrency=8))) as live:
+
+            def analyse(rgb):
+                reply = httpx.post(f"{live.url}/v1/analyze", json={"image": image_data_url(rgb)}, timeout=120)
+                assert reply.status_code == 200, reply.text
+                return [(face["emotion"], len(face["aus"])) for face in reply.json()["faces"]]
+
+            with ThreadPoolExecutor(len(images)) as pool:
+                served = list(pool.map(analyse, images))
+    finally:
+        for engine in engines.values():
+            engine.close()
+    expected = [[(f.emotion, len(f.aus)) for f in analyzer.analyze(rgb).faces] for rgb in images]
+    assert served == expected and served[2] == [] and all(served[i] for i in (0, 1, 3))

@@ -269,5 +269,8 @@ def test_a_contradicted_reply_is_asked_for_again_sampling(fresh, astronaut):
     first, again = fresh.requests[-2:]
     assert (first["temperature"], again["temperature"], again["top_p"], again["seed"]) == (0.0, 1.0, 1.0, 4)
     assert first["messages"] == again["messages"]
-    assert contradictions(face, wrong) == ["cites unmeasured AU4"]
+    assert contradictions(face, wrong) == [
+        "cites unmeasured AU4",
+        "answers anger on evidence that does not support it",
+    ]
     assert face.contradictions == contradictions(face, face.text) and len(face.contradictions) <= 1

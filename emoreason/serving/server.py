@@ -17,15 +17,17 @@ from .settings import MIB, GatewaySettings
 def build_engines(backend: str, name: str = "emoreason", face_mode: str = "detect", max_faces: int = 8,
                   base_url: str | None = None, model: str | None = None, upstream_api_key: str | None = None,
                   adapters: list[str] | None = None, expression_model: str | None = None,
-                  frontend_batch: int = FRONTEND_MAX_BATCH, **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
+                  frontend_batch: int = FRONTEND_MAX_BATCH, frontend_workers: int = 1,
+                  **backend_options: Any) -> dict[str, Engine]:  # fmt: skip
     """The served models: `name` (the base) and, behind a VLM server, one per LoRA adapter it serves.
-    `frontend_batch`: at most this many waiting requests' images go through a front-end in one call."""
+    `frontend_batch`: at most this many waiting requests' images go through a front-end in one call;
+    `frontend_workers`: the front-end processes of each model, a batch's images dealt out to them."""
     frontend = FrontEndConfig(face_mode=face_mode, max_faces=max_faces)
     if expression_model:
         frontend.expression_model = expression_model
     # Each front-end runs in its own worker process: a native crash on one image restarts the worker, and
     # the gateway keeps serving.
-    isolated = dict(frontend=frontend, isolate_frontend=True)
+    isolated = dict(frontend=frontend, isolate_frontend=True, workers=frontend_workers)
     if backend == "embedded":
         return {name: Engine(name, Analyzer(backend="embedded", **isolated, **backend_options), frontend_batch)}
     if backend == "openai" and not (model and base_url):  # vllm: no --model is the shipped emoreason-mini

@@ -38,6 +38,9 @@ def register(sub) -> None:
     g.add_argument("--frontend-batch", type=int, default=FRONTEND_MAX_BATCH, metavar="N",
                    help="at most N waiting requests' images go through the face front-end in one call (1: each "
                         "alone); requests then reach the model server together")  # fmt: skip
+    g.add_argument("--frontend-workers", type=int, default=1, metavar="N",
+                   help="face front-end processes per model (each one thread); a batch's images are dealt out to "
+                        "them: for machines with cores to spare")  # fmt: skip
     g.add_argument("--max-new-tokens", type=int, default=MAX_NEW_TOKENS)
     g.add_argument("--resample-contradicted", type=int, default=0, metavar="N",
                    help="vllm/openai: ask again (sampling) up to N times where a text contradicts the measurements "
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         options["face_projector"] = args.face_projector
     engines = build_engines(args.backend, args.name, args.face_mode, args.max_faces, args.base_url, args.model,
                             args.upstream_api_key, args.adapter, args.expression_model, args.frontend_batch,
-                            **options)  # fmt: skip
+                            args.frontend_workers, **options)  # fmt: skip
     settings = settings_from_args(args)
     if not settings.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"emoreason: warning: serving on {args.host} without an API key", file=sys.stderr)
