@@ -4,8 +4,8 @@
 
 Three runs, each `--requests` chat completions (the astronaut photo as a data URL) from
 `--clients` concurrent clients through the official openai client:
-1. gateway -> embedded engine, with one front-end worker process and with two
-   (`serve --frontend-workers 2`: `frontend_workers_2_over_1_rps`);
+1. gateway -> embedded engine, `emoreason serve` in its own process as deployed, with one front-end
+   worker process and with two (`--frontend-workers 2`: `frontend_workers_2_over_1_rps`);
 2. gateway -> vLLM (CPU build, `.venv-vllm`) -> the tiny random Qwen2.5-VL, and beside it the
    direct baseline: the same requests (the very messages the gateway's vLLM backend sends for
    the astronaut, built once) straight to the same vLLM server from the same clients. The
@@ -54,7 +54,7 @@ from emoreason.analyzer import Analyzer  # noqa: E402
 from emoreason.prompting import image_data_url  # noqa: E402
 from emoreason.serving.engine import Engine  # noqa: E402
 from emoreason.serving.gateway import create_app  # noqa: E402
-from emoreason.serving.server import BackgroundServer, build_engines  # noqa: E402
+from emoreason.serving.server import BackgroundServer  # noqa: E402
 from emoreason.serving.settings import GatewaySettings  # noqa: E402
 
 
@@ -126,13 +126,13 @@ def cpu_during(pids: list[int], run) -> tuple[dict, list[float]]:
 
 
 def through_served_gateway(args: list[str], clients: int, requests: int, image_url: str, model: str,
-                           vllm_pid: int) -> dict:  # fmt: skip
+                           vllm_pid: int | None = None) -> dict:  # fmt: skip
     """The load through `emoreason serve ARGS` in its own process, with the CPU seconds of the gateway (and its
-    front-end worker) and of the vLLM server (`vllm_pid`) over that load."""
+    front-end workers) and of the vLLM server (`vllm_pid`, where there is one) over that load."""
     with served_gateway(args) as live:
         run = functools.partial(load, live.url, clients, requests, image_url, model)
-        result, (gateway_s, vllm_s) = cpu_during([live.pid, vllm_pid], run)
-        return result | {"gateway_cpu_s": gateway_s, "vllm_cpu_s": vllm_s}
+        result, cpu = cpu_during([live.pid] + ([vllm_pid] if vllm_pid else []), run)
+        return result | {"gateway_cpu_s": cpu[0]} | ({"vllm_cpu_s": cpu[1]} if vllm_pid else {})
 
 
 def through_gateway(engines: dict, clients: int, requests: int, image_url: str, model: str) -> dict:
@@ -349,11 +349,10 @@ def main() -> None:
         print(" ".join(f"{k}={v}" for k, v in (rates | overhead).items()))
         return
 
-    for workers, name in ((1, "embedded"), (2, "embedded_2workers")):  # `serve --frontend-workers N`
-        engines = build_engines("embedded", frontend_workers=workers)
-        figures[name] = through_gateway(engines, args.clients, args.requests, image_url, "emoreason")
-        for engine in engines.values():
-            engine.close()
+    for workers, name in ((1, "embedded"), (2, "embedded_2workers")):  # as deployed, `--frontend-workers N`
+        served = ["--backend", "embedded", "--timeout", "600", "--max-concurrency", str(args.clients),
+                  "--frontend-workers", str(workers)]  # fmt: skip
+        figures[name] = through_served_gateway(served, args.clients, args.requests, image_url, "emoreason")
     figures["frontend_workers_2_over_1_rps"] = figures["embedded_2workers"]["rps"] / figures["embedded"]["rps"]
 
     figures.update(gateway_vs_direct(args, model_dir, image_url))
