@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from emoreason.eval.metrics import emotion_metrics  # noqa: E402
+from emoreason.eval.metrics import emotion_metrics, paired_comparison  # noqa: E402
 from emoreason.face.frontend import FaceFrontEnd, FrontEndConfig, load_expression_model  # noqa: E402
 from emoreason.imageio import IMAGE_SUFFIXES, load_image  # noqa: E402
 from emoreason.labels import BASIC7, normalize_label  # noqa: E402
@@ -123,21 +123,15 @@ def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False, 
                 answers.append(_answer(engine["embedded"], o, labels))
             out[f"embedded-{name}"] = scores(y_true, answers, labels)
             if name == "emoreason":
-                out["embedded-vs-prior"] = paired_comparison(y_true, prior_answers, answers)
+                out["embedded-vs-prior"] = prior_vs_embedded(y_true, prior_answers, answers)
     return out
 
 
-def paired_comparison(y_true: list[str], prior: list, embedded: list) -> dict:
-    """The faces only one of the two gets right, and McNemar's exact two-sided p for that split: whether
-    the embedded analysis differs from its prior by more than the faces' draw (both answer the same faces,
-    so the unpaired +-5-point interval of 350 faces overstates the noise in their difference)."""
-    from scipy.stats import binomtest
-
-    prior_only = sum(p == y != e for y, p, e in zip(y_true, prior, embedded))
-    embedded_only = sum(e == y != p for y, p, e in zip(y_true, prior, embedded))
-    n = prior_only + embedded_only
-    p_value = binomtest(embedded_only, n, 0.5).pvalue if n else 1.0
-    return {"prior_only_right": prior_only, "embedded_only_right": embedded_only, "mcnemar_p": float(p_value)}
+def prior_vs_embedded(y_true: list[str], prior: list, embedded: list) -> dict:
+    """The faces only the prior or only the embedded analysis gets right, and McNemar's exact p for that split."""
+    pair = paired_comparison(y_true, prior, embedded)
+    return {"prior_only_right": pair["a_only_right"], "embedded_only_right": pair["b_only_right"],
+            "mcnemar_p": pair["mcnemar_p"]}  # fmt: skip
 
 
 def _answer(engine: EmbeddedBackend, observation, labels) -> str | None:

@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 
 from emoreason import Analyzer  # noqa: E402
 from emoreason.defaults import MAX_NEW_TOKENS  # noqa: E402
-from emoreason.eval.metrics import emotion_metrics  # noqa: E402
+from emoreason.eval.metrics import emotion_metrics, paired_comparison  # noqa: E402
 from emoreason.faithfulness import (  # noqa: E402
     PRIOR_TOLERANCE,
     breaks,
@@ -230,6 +230,9 @@ def main() -> None:
     for k in ("teacher", "sft", "grpo"):
         if k in systems:
             systems[k]["agrees_with_prior"] = float(np.mean([a == b for a, b in zip(systems[k]["answers"], prior)]))
+    # GRPO against SFT and against the teacher, face by face: whether their accuracies differ by more than the draw
+    paired = {f"{a}_vs_{b}": paired_comparison(gold, systems[a]["answers"], systems[b]["answers"])
+              for a, b in (("grpo", "sft"), ("grpo", "teacher")) if a in systems and b in systems}  # fmt: skip
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
@@ -241,6 +244,7 @@ def main() -> None:
         "max_new_tokens": limit,
         "systems": {k: {m: v for m, v in s.items() if m != "answers"} for k, s in systems.items()},
         "speed": speed,
+        "paired": paired,
         "examples": examples,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -260,6 +264,10 @@ def main() -> None:
     if "grpo_resampled" in s:
         figures |= {f"{k}_grpo_resampled": s["grpo_resampled"][k] for k in (
             "faithful", "faithful_aus", "intensities_right", "consistency", "tokens")}  # fmt: skip
+    for pair, (a, b) in ((k, k.split("_vs_")) for k in paired):
+        c = paired[pair]
+        figures |= {f"{pair}_only_{a}": c["a_only_right"], f"{pair}_only_{b}": c["b_only_right"],
+                    f"{pair}_p": c["mcnemar_p"]}  # fmt: skip
     figures |= {**speed, "seconds": result["seconds"]}
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
 

@@ -445,3 +445,20 @@ def test_the_shipped_run_configurations_name_known_settings():
         settings = yaml.safe_load(path.read_text())
         assert settings["benchmark"] in BENCHMARKS, path
         assert set(settings) <= set(defaults), (path, set(settings) - set(defaults))
+
+
+def test_paired_comparison_is_mcnemars_exact_test():
+    """The discordant split and its exact two-sided p, as scipy's binomial test gives it (bench/accuracy.py and
+    bench/mini.py read GRPO against SFT, the rule against its prior, with it)."""
+    from scipy.stats import binomtest
+
+    from emoreason.eval.metrics import paired_comparison
+
+    gold = ["fear"] * 40
+    for a_only, b_only, same in ((0, 0, 5), (5, 7, 10), (12, 1, 3), (20, 20, 0)):
+        a = ["fear"] * a_only + ["anger"] * b_only + ["fear"] * same + ["sadness"] * (40 - a_only - b_only - same)
+        b = ["anger"] * a_only + ["fear"] * b_only + ["fear"] * same + ["anger"] * (40 - a_only - b_only - same)
+        pair = paired_comparison(gold, a, b)
+        n = a_only + b_only
+        assert (pair["a_only_right"], pair["b_only_right"]) == (a_only, b_only)
+        assert pair["mcnemar_p"] == pytest.approx(binomtest(a_only, n, 0.5).pvalue if n else 1.0)
