@@ -6,7 +6,7 @@ behind it (up to `max_batch`) into one `observe_many` call: one round trip to th
 worker process, its networks run once over all the faces, and, what matters most on a CPU the
 model server shares, the requests then reach the model server together, where one batched
 decoding serves them all. One at a time, they arrived at a VLM server spaced by a front-end
-call each, the server decoded them in batches of one or two, spent four times the CPU a request
+call each, the server decoded them in batches of one or two, spent several times the CPU a request
 that a batch of eight costs, and starved the front-end behind them (bench/serving.py).
 
 A lone request goes through `observe` as before: batching costs it nothing. The caller that runs
