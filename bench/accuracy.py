@@ -123,15 +123,8 @@ def evaluate(data: Path, labels: tuple[str, ...] = BASIC7, photo: bool = False, 
                 answers.append(_answer(engine["embedded"], o, labels))
             out[f"embedded-{name}"] = scores(y_true, answers, labels)
             if name == "emoreason":
-                out["embedded-vs-prior"] = prior_vs_embedded(y_true, prior_answers, answers)
+                out["embedded-vs-prior"] = paired_comparison(y_true, prior=prior_answers, embedded=answers)
     return out
-
-
-def prior_vs_embedded(y_true: list[str], prior: list, embedded: list) -> dict:
-    """The faces only the prior or only the embedded analysis gets right, and McNemar's exact p for that split."""
-    pair = paired_comparison(y_true, prior, embedded)
-    return {"prior_only_right": pair["a_only_right"], "embedded_only_right": pair["b_only_right"],
-            "mcnemar_p": pair["mcnemar_p"]}  # fmt: skip
 
 
 def _answer(engine: EmbeddedBackend, observation, labels) -> str | None:

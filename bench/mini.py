@@ -231,8 +231,9 @@ def main() -> None:
         if k in systems:
             systems[k]["agrees_with_prior"] = float(np.mean([a == b for a, b in zip(systems[k]["answers"], prior)]))
     # GRPO against SFT and against the teacher, face by face: whether their accuracies differ by more than the draw
-    paired = {f"{a}_vs_{b}": paired_comparison(gold, systems[a]["answers"], systems[b]["answers"])
-              for a, b in (("grpo", "sft"), ("grpo", "teacher")) if a in systems and b in systems}  # fmt: skip
+    pairs = [(a, b) for a, b in (("grpo", "sft"), ("grpo", "teacher")) if a in systems and b in systems]
+    paired = {f"{a}_vs_{b}": paired_comparison(gold, **{a: systems[a]["answers"], b: systems[b]["answers"]})
+              for a, b in pairs}  # fmt: skip
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
@@ -264,10 +265,10 @@ def main() -> None:
     if "grpo_resampled" in s:
         figures |= {f"{k}_grpo_resampled": s["grpo_resampled"][k] for k in (
             "faithful", "faithful_aus", "intensities_right", "consistency", "tokens")}  # fmt: skip
-    for pair, (a, b) in ((k, k.split("_vs_")) for k in paired):
-        c = paired[pair]
-        figures |= {f"{pair}_only_{a}": c["a_only_right"], f"{pair}_only_{b}": c["b_only_right"],
-                    f"{pair}_p": c["mcnemar_p"]}  # fmt: skip
+    for a, b in pairs:
+        c = paired[f"{a}_vs_{b}"]
+        figures |= {f"{a}_vs_{b}_only_{a}": c[f"{a}_only_right"], f"{a}_vs_{b}_only_{b}": c[f"{b}_only_right"],
+                    f"{a}_vs_{b}_p": c["mcnemar_p"]}  # fmt: skip
     figures |= {**speed, "seconds": result["seconds"]}
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
 

@@ -254,8 +254,8 @@ def contradictions(face, text: str) -> list[str]:
     if not text:
         return []
     present = measured_present(face)
-    found = [] if present is None else breaks(text, present, face.expression_prior)
-    parsed = parse_output(text)
+    parsed = parse_output(text)  # once, for both halves
+    found = [] if present is None else _audit(text, present, face.expression_prior, parsed)[0]
     if parsed.emotion is not None and not answer_follows(parsed):  # the text against its own evidence
         found.append(f"answers {parsed.emotion} on evidence that does not support it")
     return found
@@ -311,14 +311,17 @@ def faithful_share(
 
 
 def _audit(
-    text: str, present: Iterable[int] | Mapping[int, float], prior: dict[str, float] | None
+    text: str,
+    present: Iterable[int] | Mapping[int, float],
+    prior: dict[str, float] | None,
+    parsed: ParsedOutput | None = None,
 ) -> tuple[list[str], int]:
-    """(the invariants broken, how many checkable claims the text makes): one parse for both. Every break is
-    one claim that does not hold, so there are never more breaks than claims."""
+    """(the invariants broken, how many checkable claims the text makes): one parse for both (`parsed`, where the
+    caller has it already). Every break is one claim that does not hold, so there are never more breaks than claims."""
     # a mapping code -> intensity adds invariant 4; codes alone check invariants 1-3
     intensities = {int(c): float(x) for c, x in present.items()} if isinstance(present, Mapping) else {}
     measured = set(intensities) or set(present)
-    parsed = parse_output(text)
+    parsed = parsed or parse_output(text)
     reasoning = parsed.think if parsed.think is not None else text
     at_rest = bool(AT_REST.search(reasoning))
     statements = prior_statements(reasoning, prior) if prior else []

@@ -458,7 +458,7 @@ def test_paired_comparison_is_mcnemars_exact_test():
     for a_only, b_only, same in ((0, 0, 5), (5, 7, 10), (12, 1, 3), (20, 20, 0)):
         a = ["fear"] * a_only + ["anger"] * b_only + ["fear"] * same + ["sadness"] * (40 - a_only - b_only - same)
         b = ["anger"] * a_only + ["fear"] * b_only + ["fear"] * same + ["anger"] * (40 - a_only - b_only - same)
-        pair = paired_comparison(gold, a, b)
+        pair = paired_comparison(gold, grpo=a, sft=b)
         n = a_only + b_only
-        assert (pair["a_only_right"], pair["b_only_right"]) == (a_only, b_only)
+        assert (pair["grpo_only_right"], pair["sft_only_right"]) == (a_only, b_only)
         assert pair["mcnemar_p"] == pytest.approx(binomtest(a_only, n, 0.5).pvalue if n else 1.0)

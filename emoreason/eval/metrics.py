@@ -117,20 +117,23 @@ def _interval(values) -> list[float]:
     return [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))]
 
 
-def paired_comparison(gold: Sequence[str], a: Sequence[str | None], b: Sequence[str | None]) -> dict[str, Any]:
-    """Two systems' answers on the same items: how many only `a` gets right, how many only `b`, and McNemar's
-    exact two-sided p for that split (a binomial test on the discordant items). Whether the two differ by more
-    than the items' draw: both answer the same items, so two unpaired intervals overstate the noise in their
-    difference.
+def paired_comparison(gold: Sequence[str], **answers: Sequence[str | None]) -> dict[str, Any]:
+    """Two systems' answers on the same items, by name: how many only each gets right (`{name}_only_right`), and
+    McNemar's exact two-sided p for that split (a binomial test on the discordant items). Whether the two differ
+    by more than the items' draw: both answer the same items, so two unpaired intervals overstate the noise in
+    their difference.
 
-    >>> paired_comparison(["fear"] * 10, ["fear"] * 9 + ["anger"], ["fear"] * 3 + ["anger"] * 7)
-    {'a_only_right': 6, 'b_only_right': 0, 'mcnemar_p': 0.03125}
+    >>> paired_comparison(["fear"] * 10, prior=["fear"] * 9 + ["anger"], rule=["fear"] * 3 + ["anger"] * 7)
+    {'prior_only_right': 6, 'rule_only_right': 0, 'mcnemar_p': 0.03125}
     """
+    if len(answers) != 2:
+        raise ValueError(f"paired_comparison compares two systems, got {len(answers)}: {', '.join(answers)}")
+    (a_name, a), (b_name, b) = answers.items()
     a_only = sum(x == y != z for y, x, z in zip(gold, a, b))
     b_only = sum(z == y != x for y, x, z in zip(gold, a, b))
     n, k = a_only + b_only, min(a_only, b_only)
     p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
-    return {"a_only_right": a_only, "b_only_right": b_only, "mcnemar_p": p}
+    return {f"{a_name}_only_right": a_only, f"{b_name}_only_right": b_only, "mcnemar_p": p}
 
 
 def f1_from_counts(tp: int, fp: int, fn: int) -> float:

@@ -41,8 +41,6 @@ class FrontEndBatcher:
         self._queue: list[_Waiting] = []
         self._running = False  # a thread is in the front-end now
         self._changed = threading.Condition()
-        self.batches = 0  # front-end calls made (with `images`: the mean batch, for tests and benches)
-        self.images = 0
 
     def observe(self, rgb: np.ndarray) -> list[FaceObservation]:
         me = _Waiting(rgb)
@@ -50,11 +48,12 @@ class FrontEndBatcher:
             self._queue.append(me)
             while self._running and not me.done:
                 self._changed.wait()
-            if not me.done:  # the front-end is free: this thread runs the next batch, with its own image in it
-                batch = [w for w in self._queue[: self.max_batch] if w is not me][: self.max_batch - 1] + [me]
-                self._queue = [w for w in self._queue if w not in batch]
+            batch: list[_Waiting] = []
+            if not me.done:  # the front-end is free: this thread runs the next batch, its own image first
+                self._queue.remove(me)
+                batch, self._queue = [me, *self._queue[: self.max_batch - 1]], self._queue[self.max_batch - 1 :]
                 self._running = True
-        if not me.done:
+        if batch:
             self._run(batch)
         if isinstance(me.outcome, BaseException):
             raise me.outcome
@@ -76,7 +75,5 @@ class FrontEndBatcher:
         with self._changed:
             for waiting, outcome in zip(batch, outcomes):
                 waiting.outcome, waiting.done = outcome, True
-            self.batches += 1
-            self.images += len(batch)
             self._running = False
             self._changed.notify_all()
